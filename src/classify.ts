@@ -1,0 +1,152 @@
+/**
+ * What an error says about the database and whether trying again can help. Classification runs
+ * only after a failure, never on the success path.
+ *
+ * The table follows PostgreSQL's SQLSTATE classes (Appendix A of the manual) and its advice on
+ * serialization failures (13.5); docs/errors.md explains every entry.
+ */
+import { ResilientPoolError } from './errors.js';
+
+/**
+ * - `connection`: the server could not be reached or the connection was lost.
+ * - `timeout`: no connection in time, or no answer in time (client-side `query_timeout`,
+ *   server-side `statement_timeout`).
+ * - `resource`: the server is out of something (connections, memory, disk): SQLSTATE class 53.
+ * - `unavailable`: this library refused the call before sending anything (open circuit, full
+ *   queue, no healthy endpoint).
+ * - `conflict`: serialization failure, deadlock or lock not available; re-running the whole
+ *   transaction may succeed.
+ * - `read-only`: a write reached a server in recovery (a replica, or a demoted primary).
+ * - `outcome-unknown`: the work may or may not have been applied; never retry blindly.
+ * - `aborted`: the caller's AbortSignal fired.
+ * - `permanent`: everything else (SQL errors, constraint violations, bad options, closed pool):
+ *   the same call will fail the same way.
+ */
+export type ErrorClass =
+  | 'connection'
+  | 'timeout'
+  | 'resource'
+  | 'unavailable'
+  | 'conflict'
+  | 'read-only'
+  | 'outcome-unknown'
+  | 'aborted'
+  | 'permanent';
+
+const SOCKET_ERROR_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'EHOSTDOWN',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+]);
+
+/**
+ * node-postgres reports some transport failures only by message. Matched on prefixes of the
+ * messages pg and pg-pool 8.x produce.
+ */
+const DRIVER_MESSAGES: ReadonlyArray<readonly [string, ErrorClass]> = [
+  ['Connection terminated', 'connection'],
+  ['Client has encountered a connection error', 'connection'],
+  ['Client was closed and is not queryable', 'connection'],
+  ['terminating connection', 'connection'],
+  ['timeout exceeded when trying to connect', 'timeout'],
+  ['Query read timeout', 'timeout'],
+];
+
+const SQLSTATE = /^[0-9A-Z]{5}$/;
+
+function classifySqlState(state: string): ErrorClass {
+  switch (state) {
+    case '08007': // transaction_resolution_unknown
+    case '40003': // statement_completion_unknown
+      return 'outcome-unknown';
+    case '40001': // serialization_failure
+    case '40P01': // deadlock_detected
+    case '55P03': // lock_not_available
+      return 'conflict';
+    case '25006': // read_only_sql_transaction
+      return 'read-only';
+    case '57P01': // admin_shutdown
+    case '57P02': // crash_shutdown
+    case '57P03': // cannot_connect_now (starting up, shutting down, in recovery)
+      return 'connection';
+    case '57014': // query_canceled (statement_timeout, or a cancel request)
+      return 'timeout';
+  }
+  if (state.startsWith('08')) return 'connection';
+  if (state.startsWith('53')) return 'resource';
+  return 'permanent';
+}
+
+const LIBRARY_CLASSES: Readonly<Record<string, ErrorClass>> = {
+  E_CIRCUIT_OPEN: 'unavailable',
+  E_QUEUE_FULL: 'unavailable',
+  E_NO_HEALTHY_ENDPOINT: 'unavailable',
+  E_ACQUIRE_TIMEOUT: 'timeout',
+  E_OUTCOME_UNKNOWN: 'outcome-unknown',
+  E_ABORTED: 'aborted',
+};
+
+/** Classifies any error thrown by a call (this library's, PostgreSQL's, pg's or Node's). */
+export function classify(err: unknown): ErrorClass {
+  if (err instanceof ResilientPoolError) return LIBRARY_CLASSES[err.code] ?? 'permanent';
+  if (typeof err !== 'object' || err === null) return 'permanent';
+  const { code, message, name } = err as { code?: unknown; message?: unknown; name?: unknown };
+  if (typeof code === 'string') {
+    if (SOCKET_ERROR_CODES.has(code)) return 'connection';
+    if (SQLSTATE.test(code)) return classifySqlState(code);
+  }
+  if (name === 'AbortError') return 'aborted';
+  if (typeof message === 'string') {
+    for (const [prefix, errorClass] of DRIVER_MESSAGES) {
+      if (message.startsWith(prefix)) return errorClass;
+    }
+  }
+  return 'permanent';
+}
+
+/**
+ * Whether the condition is transient, so that trying again can succeed. This says nothing about
+ * whether a statement may be re-sent: the pool re-sends only work that never reached the server,
+ * or that the caller marked idempotent.
+ */
+export function isRetryable(err: unknown): boolean {
+  if (err instanceof ResilientPoolError) return err.retryable;
+  switch (classify(err)) {
+    case 'connection':
+    case 'resource':
+    case 'conflict':
+    case 'read-only':
+      return true;
+    case 'timeout':
+      // A statement_timeout (57014) will likely fire again; a lost answer may not.
+      return (err as { code?: unknown }).code !== '57014';
+    default:
+      return false;
+  }
+}
+
+/**
+ * Whether the error says something about the endpoint's health, and so counts against its circuit
+ * breaker. SQL errors (23505, 42P01, ...), conflicts and statement timeouts do not: the server
+ * answered.
+ */
+export function isHealthFailure(err: unknown): boolean {
+  switch (classify(err)) {
+    case 'connection':
+    case 'resource':
+    case 'outcome-unknown':
+      return true;
+    case 'timeout':
+      return (err as { code?: unknown }).code !== '57014';
+    default:
+      return false;
+  }
+}

@@ -1,0 +1,185 @@
+/**
+ * Errors created by resilient-pool, and the one place driver errors are classified.
+ *
+ * Errors from PostgreSQL itself (SQLSTATE in `code`) and from Node's sockets (`ECONNREFUSED`, ...)
+ * reach callers unchanged so existing `err.code` checks keep working; only conditions this library
+ * creates (open circuit, full queue, ...) get its own classes.
+ */
+
+const BRAND = Symbol.for('resilient-pool.error');
+
+/** Stable codes of the errors this library creates. Never renamed once published. */
+export type ResilientPoolErrorCode =
+  | 'E_CONFIG'
+  | 'E_CIRCUIT_OPEN'
+  | 'E_QUEUE_FULL'
+  | 'E_ACQUIRE_TIMEOUT'
+  | 'E_NO_HEALTHY_ENDPOINT'
+  | 'E_POOL_CLOSED'
+  | 'E_OUTCOME_UNKNOWN'
+  | 'E_ABORTED';
+
+interface ResilientPoolErrorOptions {
+  endpoint?: string | undefined;
+  cause?: unknown;
+}
+
+/**
+ * Base class of every error this library creates. `instanceof` works across two copies of the
+ * package (a brand registered with `Symbol.for`), as undici's errors do.
+ */
+export class ResilientPoolError extends Error {
+  /** The stable code of this class; instances carry the same value in `code`. */
+  static readonly code: ResilientPoolErrorCode | undefined = undefined;
+  declare readonly [BRAND]: true;
+  readonly code: ResilientPoolErrorCode;
+  /** Name of the endpoint involved, when one is. */
+  readonly endpoint: string | undefined;
+  /** Whether trying again (later, or on another endpoint) can succeed. */
+  readonly retryable: boolean;
+
+  constructor(
+    code: ResilientPoolErrorCode,
+    message: string,
+    retryable: boolean,
+    options: ResilientPoolErrorOptions = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.endpoint = options.endpoint;
+    this.retryable = retryable;
+    Object.defineProperty(this, BRAND, { value: true });
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (typeof value !== 'object' || value === null) return false;
+    if ((value as { [BRAND]?: unknown })[BRAND] !== true) return false;
+    // `this` is the class `instanceof` was asked about (a subclass matches only its own code).
+    // biome-ignore lint/complexity/noThisInStatic: the subclass, not the base, is wanted here
+    const code = (this as { code?: ResilientPoolErrorCode }).code;
+    return code === undefined || (value as { code?: unknown }).code === code;
+  }
+}
+
+/** Options were invalid or unknown; `problems` lists every one found. */
+export class ConfigError extends ResilientPoolError {
+  static override readonly code = 'E_CONFIG';
+  override readonly name = 'ConfigError';
+  readonly problems: readonly string[];
+  constructor(problems: readonly string[]) {
+    super(
+      'E_CONFIG',
+      `Invalid resilient-pool options:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
+      false,
+    );
+    this.problems = problems;
+  }
+}
+
+/** The endpoint's circuit breaker is open: the call was refused without touching the database. */
+export class CircuitOpenError extends ResilientPoolError {
+  static override readonly code = 'E_CIRCUIT_OPEN';
+  override readonly name = 'CircuitOpenError';
+  constructor(endpoint: string) {
+    super('E_CIRCUIT_OPEN', `Circuit breaker for endpoint "${endpoint}" is open`, true, {
+      endpoint,
+    });
+  }
+}
+
+/** The endpoint's wait queue was full: the call was refused at once (load shedding). */
+export class QueueFullError extends ResilientPoolError {
+  static override readonly code = 'E_QUEUE_FULL';
+  override readonly name = 'QueueFullError';
+  constructor(endpoint: string, maxWaiting: number) {
+    super(
+      'E_QUEUE_FULL',
+      `Wait queue of endpoint "${endpoint}" is full (${maxWaiting} waiting)`,
+      true,
+      { endpoint },
+    );
+  }
+}
+
+/** No connection could be had from the endpoint within `queue.acquireTimeout`. */
+export class AcquireTimeoutError extends ResilientPoolError {
+  static override readonly code = 'E_ACQUIRE_TIMEOUT';
+  override readonly name = 'AcquireTimeoutError';
+  constructor(endpoint: string, timeoutMs: number, cause?: unknown) {
+    super(
+      'E_ACQUIRE_TIMEOUT',
+      `Timed out after ${timeoutMs} ms acquiring a connection from endpoint "${endpoint}"`,
+      true,
+      { endpoint, cause },
+    );
+  }
+}
+
+/** No endpoint of the requested role could serve the call; `cause` is the last refusal. */
+export class NoHealthyEndpointError extends ResilientPoolError {
+  static override readonly code = 'E_NO_HEALTHY_ENDPOINT';
+  override readonly name = 'NoHealthyEndpointError';
+  constructor(role: string, cause?: unknown) {
+    super('E_NO_HEALTHY_ENDPOINT', `No healthy endpoint can serve a ${role} call`, true, {
+      cause,
+    });
+  }
+}
+
+/** `end()` was called: the pool takes no new work. */
+export class PoolClosedError extends ResilientPoolError {
+  static override readonly code = 'E_POOL_CLOSED';
+  override readonly name = 'PoolClosedError';
+  constructor() {
+    super('E_POOL_CLOSED', 'The resilient pool is closed', false);
+  }
+}
+
+/**
+ * The connection was lost while COMMIT (or a non-idempotent statement) was in flight: the work may
+ * or may not have been applied. Never retried; the caller must check.
+ */
+export class TransactionOutcomeUnknownError extends ResilientPoolError {
+  static override readonly code = 'E_OUTCOME_UNKNOWN';
+  override readonly name = 'TransactionOutcomeUnknownError';
+  constructor(endpoint: string | undefined, cause?: unknown) {
+    super(
+      'E_OUTCOME_UNKNOWN',
+      `Outcome unknown: the connection to endpoint "${endpoint ?? 'unknown'}" was lost while the commit was in flight`,
+      false,
+      { endpoint, cause },
+    );
+  }
+}
+
+/**
+ * The caller's AbortSignal fired. `name` is 'AbortError' so code that checks for aborts the usual
+ * way keeps working; `cause` is the signal's reason.
+ */
+export class AbortedError extends ResilientPoolError {
+  static override readonly code = 'E_ABORTED';
+  override readonly name = 'AbortError';
+  constructor(endpoint: string | undefined, reason: unknown) {
+    super(
+      'E_ABORTED',
+      endpoint ? `Aborted while waiting on endpoint "${endpoint}"` : 'Aborted',
+      false,
+      { endpoint, cause: reason },
+    );
+  }
+}
+
+/**
+ * Builds an error without capturing a stack trace. Refusals on the overload path (open circuit,
+ * full queue) happen thousands of times a second during an incident; a stack costs microseconds
+ * and says nothing the code and endpoint do not.
+ */
+export function withoutStack<E extends Error>(build: () => E): E {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return build();
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}

@@ -1,0 +1,448 @@
+/**
+ * Option types, their defaults and their validation. Every problem is collected and reported at
+ * once in one ConfigError; unknown keys are problems too (a misspelt `acquireTimeOut` must not
+ * silently fall back to the default). Defaults use `??`, so a deliberate 0 stays 0.
+ */
+import { ConfigError } from './errors.js';
+import type { PgPoolLike } from './pg-like.js';
+import type { BalancerKind } from './routing/balancer.js';
+import type { LoggerLike } from './telemetry/logger.js';
+
+/** A wrapped pool with a name and a balancing weight. */
+export interface EndpointConfig {
+  /** The pg.Pool (or any {@link PgPoolLike}) to wrap. */
+  pool: PgPoolLike;
+  /**
+   * Name used in errors, logs, events and stats. Never derived from the connection string, so no
+   * credential can leak through it.
+   * @default 'primary', 'replica-1', 'replica-2', ...
+   */
+  name?: string;
+  /**
+   * Relative share of reads for the 'weighted' balancer (positive integer).
+   * @default 1
+   */
+  weight?: number;
+  /**
+   * Most calls allowed to hold or wait for a connection of this pool at once; the rest wait in the
+   * endpoint's bounded queue. Keep it at the pool's size so pg's own unbounded queue stays empty.
+   * @default the pool's `options.max`, else 10 (pg's default)
+   */
+  maxConcurrent?: number;
+}
+
+/** Circuit breaker per endpoint (opossum). Only health failures count; SQL errors do not. */
+export interface BreakerOptions {
+  /**
+   * Set false to never open circuits (failures are still counted in stats).
+   * @default true
+   */
+  enabled?: boolean;
+  /**
+   * Percentage of failed calls in the rolling window above which the circuit opens.
+   * @default 50
+   */
+  errorThresholdPercentage?: number;
+  /**
+   * Calls needed in the rolling window before the error percentage is trusted.
+   * @default 10
+   */
+  volumeThreshold?: number;
+  /**
+   * Time an open circuit waits before letting one probe call through (half-open), in ms.
+   * @default 5000
+   */
+  resetTimeout?: number;
+  /**
+   * Length of the rolling window of call statistics, in ms.
+   * @default 10000
+   */
+  rollingCountTimeout?: number;
+  /**
+   * Buckets in the rolling window; must divide `rollingCountTimeout` evenly.
+   * @default 10
+   */
+  rollingCountBuckets?: number;
+}
+
+/**
+ * Retry of calls that failed before anything was sent (acquire timeout, connection refused, open
+ * circuit on one replica), with exponential backoff and full jitter: the n-th retry waits a random
+ * time in [0, min(maxTimeout, minTimeout * factor^(n-1))].
+ */
+export interface RetryOptions {
+  /**
+   * Retries after the first attempt (0 disables retry).
+   * @default 3
+   */
+  retries?: number;
+  /**
+   * Backoff cap of the first retry, in ms.
+   * @default 25
+   */
+  minTimeout?: number;
+  /**
+   * Largest backoff cap, in ms.
+   * @default 1000
+   */
+  maxTimeout?: number;
+  /**
+   * Growth of the backoff cap per retry.
+   * @default 2
+   */
+  factor?: number;
+  /**
+   * Retries allowed as a percentage of calls in the last 10 seconds, so that retries cannot
+   * multiply the load on a failing database.
+   * @default 10
+   */
+  budgetPercent?: number;
+  /**
+   * Retries always allowed per 10 seconds regardless of traffic, so a quiet service can still retry.
+   * @default 10
+   */
+  budgetMinRetries?: number;
+}
+
+/** The bounded wait queue in front of each endpoint. */
+export interface QueueOptions {
+  /**
+   * Most calls waiting for a connection per endpoint; one more is refused at once with
+   * QueueFullError instead of piling up.
+   * @default 200
+   */
+  maxWaiting?: number;
+  /**
+   * Longest wait for a connection (queue plus connect), in ms, before AcquireTimeoutError.
+   * @default 2000
+   */
+  acquireTimeout?: number;
+}
+
+/** Where calls go. */
+export interface RoutingOptions {
+  /**
+   * How `read()` picks among usable replicas.
+   * @default 'least-busy'
+   */
+  balancer?: BalancerKind;
+  /**
+   * Where `query()` goes: 'primary' (always, as a drop-in pg.Pool is expected to), or 'auto' (a
+   * conservative classifier sends plain SELECT/SHOW/EXPLAIN/VALUES/TABLE to replicas).
+   * @default 'primary'
+   */
+  queryRouting?: 'primary' | 'auto';
+  /**
+   * Let reads use the primary when no replica is usable; when false such reads fail with
+   * NoHealthyEndpointError.
+   * @default true
+   */
+  fallbackToPrimary?: boolean;
+}
+
+/** Options of {@link ResilientPool}. */
+export interface ResilientPoolOptions {
+  /** The writable pool: writes, transactions, `query()` by default, and read fallback. */
+  primary: PgPoolLike | EndpointConfig;
+  /**
+   * Read replicas (hot standbys).
+   * @default []
+   */
+  replicas?: ReadonlyArray<PgPoolLike | EndpointConfig>;
+  breaker?: BreakerOptions;
+  retry?: RetryOptions;
+  queue?: QueueOptions;
+  routing?: RoutingOptions;
+  /**
+   * A pino (or pino-compatible) logger; false for none.
+   * @default pino at level 'warn' on stderr
+   */
+  logger?: LoggerLike | false;
+  /**
+   * Whether `end()` also ends the wrapped pools.
+   * @default true
+   */
+  ownsPools?: boolean;
+}
+
+export interface ResolvedEndpointConfig {
+  pool: PgPoolLike;
+  name: string;
+  weight: number;
+  maxConcurrent: number;
+}
+
+export interface ResolvedOptions {
+  primary: ResolvedEndpointConfig;
+  replicas: ResolvedEndpointConfig[];
+  breaker: Required<BreakerOptions>;
+  retry: Required<RetryOptions>;
+  queue: Required<QueueOptions>;
+  routing: Required<RoutingOptions>;
+  logger: LoggerLike | false | undefined;
+  ownsPools: boolean;
+}
+
+export const DEFAULTS = {
+  breaker: {
+    enabled: true,
+    errorThresholdPercentage: 50,
+    volumeThreshold: 10,
+    resetTimeout: 5_000,
+    rollingCountTimeout: 10_000,
+    rollingCountBuckets: 10,
+  },
+  retry: {
+    retries: 3,
+    minTimeout: 25,
+    maxTimeout: 1_000,
+    factor: 2,
+    budgetPercent: 10,
+    budgetMinRetries: 10,
+  },
+  queue: { maxWaiting: 200, acquireTimeout: 2_000 },
+  routing: { balancer: 'least-busy', queryRouting: 'primary', fallbackToPrimary: true },
+} as const satisfies {
+  breaker: Required<BreakerOptions>;
+  retry: Required<RetryOptions>;
+  queue: Required<QueueOptions>;
+  routing: Required<RoutingOptions>;
+};
+
+/** pg's own default pool size, used when a pool does not expose `options.max`. */
+const PG_DEFAULT_MAX = 10;
+
+type Check = (value: unknown) => string | undefined;
+
+const isInt =
+  (min: number, max = Number.MAX_SAFE_INTEGER): Check =>
+  (v) =>
+    typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max
+      ? undefined
+      : `must be an integer from ${min}${max === Number.MAX_SAFE_INTEGER ? ' up' : ` to ${max}`}`;
+const isNumber =
+  (min: number, max = Number.POSITIVE_INFINITY): Check =>
+  (v) =>
+    typeof v === 'number' && Number.isFinite(v) && v >= min && v <= max
+      ? undefined
+      : `must be a finite number from ${min}${max === Number.POSITIVE_INFINITY ? ' up' : ` to ${max}`}`;
+const isBoolean: Check = (v) => (typeof v === 'boolean' ? undefined : 'must be true or false');
+const isOneOf =
+  (...allowed: readonly string[]): Check =>
+  (v) =>
+    typeof v === 'string' && allowed.includes(v)
+      ? undefined
+      : `must be one of ${allowed.map((a) => `'${a}'`).join(', ')}`;
+
+const SCHEMAS: Record<'breaker' | 'retry' | 'queue' | 'routing', Record<string, Check>> = {
+  breaker: {
+    enabled: isBoolean,
+    errorThresholdPercentage: isNumber(0, 100),
+    volumeThreshold: isInt(0),
+    resetTimeout: isInt(1),
+    rollingCountTimeout: isInt(1),
+    rollingCountBuckets: isInt(1),
+  },
+  retry: {
+    retries: isInt(0, 100),
+    minTimeout: isNumber(0),
+    maxTimeout: isNumber(0),
+    factor: isNumber(1),
+    budgetPercent: isNumber(0, 100),
+    budgetMinRetries: isInt(0),
+  },
+  queue: { maxWaiting: isInt(0), acquireTimeout: isInt(1) },
+  routing: {
+    balancer: isOneOf('round-robin', 'random', 'least-busy', 'weighted'),
+    queryRouting: isOneOf('primary', 'auto'),
+    fallbackToPrimary: isBoolean,
+  },
+};
+
+const TOP_LEVEL_KEYS = new Set([
+  'primary',
+  'replicas',
+  'breaker',
+  'retry',
+  'queue',
+  'routing',
+  'logger',
+  'ownsPools',
+]);
+const ENDPOINT_KEYS = new Set(['pool', 'name', 'weight', 'maxConcurrent']);
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function isPoolLike(v: unknown): v is PgPoolLike {
+  return (
+    isPlainObjectOrInstance(v) &&
+    typeof (v as { connect?: unknown }).connect === 'function' &&
+    typeof (v as { end?: unknown }).end === 'function' &&
+    typeof (v as { on?: unknown }).on === 'function'
+  );
+}
+function isPlainObjectOrInstance(v: unknown): v is object {
+  return typeof v === 'object' && v !== null;
+}
+
+function checkGroup(
+  group: keyof typeof SCHEMAS,
+  value: unknown,
+  problems: string[],
+): Record<string, unknown> {
+  if (value === undefined) return {};
+  if (!isPlainObject(value)) {
+    problems.push(`${group}: must be an object`);
+    return {};
+  }
+  const schema = SCHEMAS[group];
+  for (const [key, v] of Object.entries(value)) {
+    const check = schema[key];
+    if (!check) {
+      problems.push(`${group}.${key}: unknown option (known: ${Object.keys(schema).join(', ')})`);
+      continue;
+    }
+    if (v === undefined) continue;
+    const problem = check(v);
+    if (problem) problems.push(`${group}.${key}: ${problem}, got ${describe(v)}`);
+  }
+  return value;
+}
+
+function describe(v: unknown): string {
+  if (typeof v === 'string') return `'${v}'`;
+  if (typeof v === 'number' || typeof v === 'boolean' || v === null || v === undefined)
+    return String(v);
+  return Array.isArray(v) ? 'an array' : `a ${typeof v}`;
+}
+
+function resolveEndpoint(
+  path: string,
+  value: unknown,
+  defaultName: string,
+  problems: string[],
+): ResolvedEndpointConfig | undefined {
+  let config: Record<string, unknown>;
+  if (isPoolLike(value) && !('pool' in value)) {
+    config = { pool: value };
+  } else if (isPlainObject(value)) {
+    config = value;
+    for (const key of Object.keys(value)) {
+      if (!ENDPOINT_KEYS.has(key))
+        problems.push(`${path}.${key}: unknown option (known: ${[...ENDPOINT_KEYS].join(', ')})`);
+    }
+  } else {
+    problems.push(`${path}: must be a pg.Pool or { pool, name?, weight?, maxConcurrent? }`);
+    return undefined;
+  }
+  const { pool, name, weight, maxConcurrent } = config;
+  if (!isPoolLike(pool)) {
+    problems.push(`${path}.pool: must be a pg.Pool-like object with connect(), end() and on()`);
+  }
+  if (name !== undefined && (typeof name !== 'string' || name.length === 0)) {
+    problems.push(`${path}.name: must be a non-empty string, got ${describe(name)}`);
+  }
+  for (const [key, v] of [
+    ['weight', weight],
+    ['maxConcurrent', maxConcurrent],
+  ] as const) {
+    const problem = v === undefined ? undefined : isInt(1)(v);
+    if (problem) problems.push(`${path}.${key}: ${problem}, got ${describe(v)}`);
+  }
+  if (!isPoolLike(pool)) return undefined;
+  const poolMax = pool.options?.max;
+  return {
+    pool,
+    name: typeof name === 'string' && name.length > 0 ? name : defaultName,
+    weight: (weight as number | undefined) ?? 1,
+    maxConcurrent:
+      (maxConcurrent as number | undefined) ??
+      (typeof poolMax === 'number' && poolMax > 0 ? poolMax : PG_DEFAULT_MAX),
+  };
+}
+
+function isLoggerLike(v: unknown): v is LoggerLike {
+  if (!isPlainObjectOrInstance(v)) return false;
+  const l = v as Record<string, unknown>;
+  return ['error', 'warn', 'info', 'debug'].every((m) => typeof l[m] === 'function');
+}
+
+/** Validates options and fills in defaults. Throws ConfigError listing every problem. */
+export function resolveOptions(input: unknown): ResolvedOptions {
+  const problems: string[] = [];
+  if (!isPlainObject(input)) {
+    throw new ConfigError(['options: must be an object with at least `primary`']);
+  }
+  for (const key of Object.keys(input)) {
+    if (!TOP_LEVEL_KEYS.has(key))
+      problems.push(`${key}: unknown option (known: ${[...TOP_LEVEL_KEYS].join(', ')})`);
+  }
+
+  if (input.primary === undefined) problems.push('primary: is required');
+  const primary =
+    input.primary === undefined
+      ? undefined
+      : resolveEndpoint('primary', input.primary, 'primary', problems);
+
+  const replicas: ResolvedEndpointConfig[] = [];
+  if (input.replicas !== undefined) {
+    if (!Array.isArray(input.replicas)) {
+      problems.push('replicas: must be an array');
+    } else {
+      input.replicas.forEach((r, i) => {
+        const resolved = resolveEndpoint(`replicas[${i}]`, r, `replica-${i + 1}`, problems);
+        if (resolved) replicas.push(resolved);
+      });
+    }
+  }
+  const names = [primary, ...replicas].filter((e) => e !== undefined).map((e) => e.name);
+  const duplicate = names.find((n, i) => names.indexOf(n) !== i);
+  if (duplicate !== undefined)
+    problems.push(`endpoint names must be unique: "${duplicate}" repeats`);
+  const pools = [primary, ...replicas].filter((e) => e !== undefined).map((e) => e.pool);
+  if (new Set(pools).size !== pools.length)
+    problems.push('the same pool object is given for two endpoints');
+
+  const breaker = { ...DEFAULTS.breaker, ...checkGroup('breaker', input.breaker, problems) };
+  const retry = { ...DEFAULTS.retry, ...checkGroup('retry', input.retry, problems) };
+  const queue = { ...DEFAULTS.queue, ...checkGroup('queue', input.queue, problems) };
+  const routing = { ...DEFAULTS.routing, ...checkGroup('routing', input.routing, problems) };
+  if (
+    typeof retry.minTimeout === 'number' &&
+    typeof retry.maxTimeout === 'number' &&
+    retry.minTimeout > retry.maxTimeout
+  ) {
+    problems.push(
+      `retry.minTimeout (${retry.minTimeout}) must not exceed retry.maxTimeout (${retry.maxTimeout})`,
+    );
+  }
+  if (
+    Number.isInteger(breaker.rollingCountTimeout) &&
+    Number.isInteger(breaker.rollingCountBuckets) &&
+    breaker.rollingCountTimeout % breaker.rollingCountBuckets !== 0
+  ) {
+    problems.push(
+      `breaker.rollingCountTimeout (${breaker.rollingCountTimeout}) must be divisible by breaker.rollingCountBuckets (${breaker.rollingCountBuckets})`,
+    );
+  }
+
+  if (input.logger !== undefined && input.logger !== false && !isLoggerLike(input.logger)) {
+    problems.push('logger: must be a pino-compatible logger (error, warn, info, debug) or false');
+  }
+  if (input.ownsPools !== undefined && typeof input.ownsPools !== 'boolean') {
+    problems.push(`ownsPools: must be true or false, got ${describe(input.ownsPools)}`);
+  }
+
+  if (problems.length > 0 || primary === undefined) throw new ConfigError(problems);
+  return {
+    primary,
+    replicas,
+    breaker: breaker as Required<BreakerOptions>,
+    retry: retry as Required<RetryOptions>,
+    queue: queue as Required<QueueOptions>,
+    routing: routing as Required<RoutingOptions>,
+    logger: input.logger as LoggerLike | false | undefined,
+    ownsPools: (input.ownsPools as boolean | undefined) ?? true,
+  };
+}

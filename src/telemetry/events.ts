@@ -1,0 +1,46 @@
+/**
+ * Typed events, emitted so that no listener can break a call: a listener that throws is logged
+ * and the call goes on (tarn.js and cockatiel's lesson).
+ */
+import { EventEmitter } from 'node:events';
+import type { LoggerLike } from './logger.js';
+
+export type BreakerState = 'closed' | 'open' | 'half-open';
+export type EndpointRole = 'primary' | 'replica';
+export type RejectReason = 'circuit-open' | 'queue-full' | 'acquire-timeout' | 'aborted' | 'closed';
+
+/** Payloads of the events a ResilientPool emits. */
+export interface ResilientPoolEvents {
+  /** A circuit changed state. */
+  breaker: { endpoint: string; role: EndpointRole; state: BreakerState; previous: BreakerState };
+  /** A failed call is being tried again after `delayMs`. */
+  retry: { endpoint: string; attempt: number; delayMs: number; error: unknown };
+  /** A call was refused before reaching the database. */
+  reject: { endpoint: string; reason: RejectReason };
+  /** A wrapped pool reported an error on an idle client (the server restarted, say). */
+  error: Error & { endpoint?: string };
+}
+
+export type EventName = keyof ResilientPoolEvents;
+
+/** EventEmitter whose `emit` never throws into the caller. */
+export class SafeEmitter extends EventEmitter {
+  constructor(private readonly listenerErrorLogger: LoggerLike) {
+    super({ captureRejections: false });
+  }
+
+  /** Emits `event` only if someone listens; listener errors are logged, never thrown. */
+  emitSafely<E extends EventName>(event: E, payload: ResilientPoolEvents[E]): void {
+    if (this.listenerCount(event) === 0) return;
+    for (const listener of this.rawListeners(event)) {
+      try {
+        (listener as (p: ResilientPoolEvents[E]) => void).call(this, payload);
+      } catch (err) {
+        this.listenerErrorLogger.error(
+          { err, event },
+          'resilient-pool event listener threw; ignored',
+        );
+      }
+    }
+  }
+}

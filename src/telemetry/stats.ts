@@ -1,0 +1,64 @@
+/**
+ * The stats() snapshot: plain data (JSON-serialisable, no live objects), per endpoint.
+ */
+import type { Endpoint } from '../endpoint/endpoint.js';
+import type { BreakerState, EndpointRole, RejectReason } from './events.js';
+
+export interface EndpointStats {
+  name: string;
+  role: EndpointRole;
+  breaker: BreakerState;
+  /** Clients open in the wrapped pool. */
+  total: number;
+  /** Idle clients in the wrapped pool. */
+  idle: number;
+  /** Clients checked out of the wrapped pool. */
+  inUse: number;
+  /** Calls holding a gate permit. */
+  inFlight: number;
+  /** Calls waiting in the gate's queue. */
+  queued: number;
+  calls: number;
+  successes: number;
+  sqlErrors: number;
+  failures: number;
+  retries: number;
+  rejected: Record<RejectReason, number>;
+}
+
+export interface PoolStats {
+  endpoints: EndpointStats[];
+  totalCount: number;
+  idleCount: number;
+  waitingCount: number;
+}
+
+export function snapshotStats(endpoints: readonly Endpoint[]): PoolStats {
+  const list = endpoints.map((e): EndpointStats => {
+    const { counters, pool, gate } = e;
+    return {
+      name: e.name,
+      role: e.role,
+      breaker: e.breakerState,
+      total: pool.totalCount,
+      idle: pool.idleCount,
+      inUse: pool.totalCount - pool.idleCount,
+      inFlight: gate.inUse,
+      queued: gate.waiting,
+      calls: counters.calls,
+      successes: counters.successes,
+      sqlErrors: counters.sqlErrors,
+      failures: counters.failures,
+      retries: counters.retries,
+      rejected: { ...counters.rejected },
+    };
+  });
+  return {
+    endpoints: list,
+    totalCount: list.reduce((s, e) => s + e.total, 0),
+    idleCount: list.reduce((s, e) => s + e.idle, 0),
+    waitingCount:
+      list.reduce((s, e) => s + e.queued, 0) +
+      endpoints.reduce((s, e) => s + e.pool.waitingCount, 0),
+  };
+}

@@ -1,0 +1,103 @@
+/**
+ * A no-I/O pg.Pool stand-in for unit tests and the in-process overhead bench. Behaviour per
+ * statement comes from `handler`; connect failures from `connectError`.
+ */
+import { EventEmitter } from 'node:events';
+import type {
+  PgClientLike,
+  PgPoolLike,
+  QueryConfigLike,
+  QueryResultLike,
+} from '../../src/pg-like.js';
+
+export type FakeHandler = (
+  text: string,
+  values: readonly unknown[] | undefined,
+  pool: FakePool,
+) => QueryResultLike | Promise<QueryResultLike>;
+
+const OK: QueryResultLike = { rows: [{ ok: 1 }], rowCount: 1, command: 'SELECT', fields: [] };
+
+export class FakeClient extends EventEmitter implements PgClientLike {
+  released = 0;
+  destroyed = false;
+  release: (err?: Error | boolean) => void = () => {};
+  constructor(private readonly owner: FakePool) {
+    super();
+  }
+  query(
+    textOrConfig: string | QueryConfigLike,
+    values?: readonly unknown[],
+  ): Promise<QueryResultLike> {
+    const text = typeof textOrConfig === 'string' ? textOrConfig : textOrConfig.text;
+    this.owner.statements.push(text);
+    try {
+      return Promise.resolve(this.owner.handler(text, values, this.owner));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+}
+
+export class FakePool extends EventEmitter implements PgPoolLike {
+  readonly options: { max: number };
+  handler: FakeHandler = () => OK;
+  /** When set, connect() rejects with it (a refused or failed connection). */
+  connectError: Error | undefined;
+  /** When true, connect() never settles (a server that accepts TCP but never answers). */
+  connectHangs = false;
+  readonly statements: string[] = [];
+  private readonly idle: FakeClient[] = [];
+  private checkedOut = 0;
+  connects = 0;
+  ended = false;
+
+  constructor(name = 'fake', max = 10) {
+    super();
+    this.options = { max };
+    Object.defineProperty(this, 'name', { value: name });
+  }
+
+  get totalCount(): number {
+    return this.idle.length + this.checkedOut;
+  }
+  get idleCount(): number {
+    return this.idle.length;
+  }
+  get waitingCount(): number {
+    return 0;
+  }
+
+  connect(): Promise<PgClientLike> {
+    this.connects++;
+    if (this.connectError) return Promise.reject(this.connectError);
+    if (this.connectHangs) return new Promise(() => {});
+    const client = this.idle.pop() ?? new FakeClient(this);
+    this.checkedOut++;
+    client.release = (err?: Error | boolean) => {
+      this.checkedOut--;
+      client.released++;
+      client.release = () => {
+        throw new Error('Release called on client which has already been released to the pool.');
+      };
+      if (err) client.destroyed = true;
+      else this.idle.push(client);
+    };
+    return Promise.resolve(client);
+  }
+
+  end(): Promise<void> {
+    this.ended = true;
+    return Promise.resolve();
+  }
+}
+
+/** An error shaped like node's socket errors. */
+export function socketError(code = 'ECONNREFUSED'): Error {
+  return Object.assign(new Error(`connect ${code} 127.0.0.1:1`), { code });
+}
+
+/** An error shaped like a PostgreSQL error from pg (SQLSTATE in `code`). */
+export function pgError(code: string, message = `pg error ${code}`): Error {
+  return Object.assign(new Error(message), { code, severity: 'ERROR' });
+}
