@@ -1,0 +1,41 @@
+export type { ErrorClass } from './classify.js';
+export { classify, isRetryable } from './classify.js';
+export type { ResilientPoolErrorCode } from './errors.js';
+export {
+  AbortedError,
+  AcquireTimeoutError,
+  CircuitOpenError,
+  ConfigError,
+  NoHealthyEndpointError,
+  PoolClosedError,
+  QueueFullError,
+  ResilientPoolError,
+  TransactionOutcomeUnknownError,
+} from './errors.js';
+export type {
+  BreakerOptions,
+  EndpointConfig,
+  QueueOptions,
+  ResilientPoolOptions,
+  RetryOptions,
+  RoutingOptions,
+} from './options.js';
+export type { PgClientLike, PgPoolLike, QueryConfigLike, QueryResultLike } from './pg-like.js';
+export type {
+  CallOptions,
+  ConnectOptions,
+  EndOptions,
+  ReadOptions,
+  WriteOptions,
+} from './resilient-pool.js';
+export { ResilientPool } from './resilient-pool.js';
+export type { BalancerKind } from './routing/balancer.js';
+export type {
+  BreakerState,
+  EndpointRole,
+  RejectReason,
+  ResilientPoolEvents,
+} from './telemetry/events.js';
+export type { LoggerLike } from './telemetry/logger.js';
+export type { EndpointStats, PoolStats } from './telemetry/stats.js';
+export type { TransactionOptions } from './transaction.js';

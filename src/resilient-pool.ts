@@ -1,0 +1,458 @@
+/**
+ * ResilientPool: composes endpoints, the router and the retry policy behind a surface that is
+ * usable wherever a pg.Pool is (query in both call shapes, connect/release, end, the counts and
+ * the 'error' event).
+ */
+import pRetry from 'p-retry';
+import { classify } from './classify.js';
+import { describeError, Endpoint, type QueryText } from './endpoint/endpoint.js';
+import { backoffDelay, mayRetryStatement, RetryBudget, sleep } from './endpoint/retry.js';
+import { AbortedError, NoHealthyEndpointError, PoolClosedError } from './errors.js';
+import { type ResilientPoolOptions, type ResolvedOptions, resolveOptions } from './options.js';
+import type { PgClientLike, QueryConfigLike, QueryResultLike } from './pg-like.js';
+import { createBalancer } from './routing/balancer.js';
+import { classifySql } from './routing/classify-sql.js';
+import { Router } from './routing/router.js';
+import { type EventName, type ResilientPoolEvents, SafeEmitter } from './telemetry/events.js';
+import { createLogger, type LoggerLike } from './telemetry/logger.js';
+import { type PoolStats, snapshotStats } from './telemetry/stats.js';
+import { runTransaction, type TransactionOptions } from './transaction.js';
+
+/** Options every call takes. */
+export interface CallOptions {
+  /** Aborts the call while it waits (queue, retry sleep); the call rejects with AbortedError. */
+  signal?: AbortSignal;
+}
+
+export interface ReadOptions extends CallOptions {
+  /**
+   * Whether the statement may be re-sent after it may have reached a server. Reads run on hot
+   * standbys, which cannot write, so they default to true; set false for a read whose functions
+   * have side effects.
+   * @default true
+   */
+  idempotent?: boolean;
+}
+
+export interface WriteOptions extends CallOptions {
+  /**
+   * Lets the pool re-send the statement after a connection failure even if it may have run
+   * (for example an upsert that is safe to apply twice).
+   * @default false
+   */
+  idempotent?: boolean;
+}
+
+export interface ConnectOptions extends CallOptions {
+  /**
+   * 'write' checks out a client of the primary; 'read' one of a usable replica (or the primary
+   * as fallback).
+   * @default 'write'
+   */
+  role?: 'read' | 'write';
+}
+
+export interface EndOptions {
+  /**
+   * Longest wait for in-flight calls before the wrapped pools are ended anyway, in ms.
+   * @default 10000
+   */
+  timeout?: number;
+}
+
+type Values = readonly unknown[];
+type Callback<R> = (err: Error | null, result?: QueryResultLike<R>) => void;
+type Row = Record<string, unknown>;
+
+const READ = 0;
+const WRITE = 1;
+type Role = typeof READ | typeof WRITE;
+
+/** A call that failed once and is now in the retry path; built only after a failure. */
+interface FailedCall {
+  role: Role;
+  text: QueryText | null;
+  values: Values | undefined;
+  signal: AbortSignal | undefined;
+  idempotent: boolean;
+  tried: Set<Endpoint>;
+  last: Endpoint;
+}
+
+export class ResilientPool extends SafeEmitter {
+  private readonly options: ResolvedOptions;
+  private readonly logger: LoggerLike;
+  private readonly router: Router;
+  private readonly endpoints: readonly Endpoint[];
+  private readonly budget: RetryBudget;
+  private readonly housekeeping: ReturnType<typeof setInterval>;
+  private readonly autoRouting: boolean;
+  private inFlight = 0;
+  private drained: (() => void) | undefined;
+  private closing: Promise<void> | undefined;
+  private readonly poolErrorListeners = new Map<Endpoint, (err: Error) => void>();
+
+  /** True once `end()` was called (pg.Pool's name). */
+  ending = false;
+  /** True once `end()` finished (pg.Pool's name). */
+  ended = false;
+
+  constructor(options: ResilientPoolOptions) {
+    const resolved = resolveOptions(options);
+    const logger = createLogger(resolved.logger);
+    super(logger);
+    this.options = resolved;
+    this.logger = logger;
+    const hooks = {
+      breaker: (p: ResilientPoolEvents['breaker']) => this.emitSafely('breaker', p),
+      reject: (p: ResilientPoolEvents['reject']) => this.emitSafely('reject', p),
+    };
+    const primary = new Endpoint(resolved.primary, 'primary', resolved, hooks, logger);
+    const replicas = resolved.replicas.map(
+      (r) => new Endpoint(r, 'replica', resolved, hooks, logger),
+    );
+    this.router = new Router(
+      primary,
+      replicas,
+      createBalancer<Endpoint>(resolved.routing.balancer),
+      resolved.routing.fallbackToPrimary,
+    );
+    this.endpoints = this.router.all;
+    this.autoRouting = resolved.routing.queryRouting === 'auto';
+    this.budget = new RetryBudget(resolved.retry.budgetPercent, resolved.retry.budgetMinRetries);
+    // One timer for the whole pool, slides the retry budget's 10 s window once a second.
+    this.housekeeping = setInterval(() => this.budget.rotate(), 1_000);
+    this.housekeeping.unref();
+    for (const endpoint of this.endpoints) this.listenForPoolErrors(endpoint);
+  }
+
+  // ---- pg.Pool-compatible surface -------------------------------------------------------------
+
+  /**
+   * pg.Pool's `query`, in all its call shapes. Goes to the primary, or with
+   * `routing.queryRouting: 'auto'` to a replica when the statement is certainly a plain read.
+   */
+  query<R extends Row = Row>(
+    text: string | QueryConfigLike,
+    values?: Values,
+  ): Promise<QueryResultLike<R>>;
+  query<R extends Row = Row>(text: string | QueryConfigLike, callback: Callback<R>): void;
+  query<R extends Row = Row>(
+    text: string | QueryConfigLike,
+    values: Values | undefined,
+    callback: Callback<R>,
+  ): void;
+  query<R extends Row = Row>(
+    text: string | QueryConfigLike,
+    valuesOrCallback?: Values | Callback<R>,
+    callback?: Callback<R>,
+  ): Promise<QueryResultLike<R>> | undefined {
+    let values: Values | undefined;
+    if (typeof valuesOrCallback === 'function') callback = valuesOrCallback;
+    else values = valuesOrCallback;
+    const sql = typeof text === 'string' ? text : text?.text;
+    const role =
+      this.autoRouting && typeof sql === 'string' && classifySql(sql) === 'read' ? READ : WRITE;
+    const result = this.run(role, text, values, undefined, role === READ) as Promise<
+      QueryResultLike<R>
+    >;
+    if (callback === undefined) return result;
+    const cb = callback;
+    result.then(
+      (r) => cb(null, r),
+      (err: Error) => cb(err),
+    );
+    return undefined;
+  }
+
+  /** Runs a read on a replica (or the primary as fallback); retried elsewhere on failure. */
+  read<R extends Row = Row>(
+    text: string | QueryConfigLike,
+    values?: Values,
+    options?: ReadOptions,
+  ): Promise<QueryResultLike<R>> {
+    return this.run(READ, text, values, options?.signal, options?.idempotent ?? true) as Promise<
+      QueryResultLike<R>
+    >;
+  }
+
+  /** Runs a statement on the primary; re-sent only if nothing was sent or `idempotent` is set. */
+  write<R extends Row = Row>(
+    text: string | QueryConfigLike,
+    values?: Values,
+    options?: WriteOptions,
+  ): Promise<QueryResultLike<R>> {
+    return this.run(WRITE, text, values, options?.signal, options?.idempotent ?? false) as Promise<
+      QueryResultLike<R>
+    >;
+  }
+
+  /**
+   * Checks out a client pinned to one endpoint (pg.PoolClient-compatible; call `release()`).
+   * Also accepts pg's callback form `connect((err, client, release) => ...)`.
+   */
+  connect(options?: ConnectOptions): Promise<PgClientLike>;
+  connect(
+    callback: (err: Error | undefined, client?: PgClientLike, done?: () => void) => void,
+  ): void;
+  connect(
+    optionsOrCallback?:
+      | ConnectOptions
+      | ((err: Error | undefined, client?: PgClientLike, done?: () => void) => void),
+  ): Promise<PgClientLike> | undefined {
+    if (typeof optionsOrCallback === 'function') {
+      const cb = optionsOrCallback;
+      this.connect().then(
+        (client) => cb(undefined, client, () => client.release()),
+        (err: Error) => cb(err),
+      );
+      return undefined;
+    }
+    const role = optionsOrCallback?.role === 'read' ? READ : WRITE;
+    return this.run(
+      role,
+      null,
+      undefined,
+      optionsOrCallback?.signal,
+      true,
+    ) as Promise<PgClientLike>;
+  }
+
+  /**
+   * Runs `fn` inside BEGIN/COMMIT on the primary, rolling back if it throws. The client is never
+   * returned to the pool in a failed transaction.
+   */
+  transaction<T>(
+    fn: (tx: PgClientLike) => Promise<T>,
+    options: TransactionOptions = {},
+  ): Promise<T> {
+    return runTransaction(this, fn, options);
+  }
+
+  /** A plain snapshot of every endpoint's state and counters. */
+  stats(): PoolStats {
+    return snapshotStats(this.endpoints);
+  }
+
+  /** Clients open in the wrapped pools (pg.Pool's `totalCount`, summed). */
+  get totalCount(): number {
+    return this.endpoints.reduce((sum, e) => sum + e.pool.totalCount, 0);
+  }
+
+  /** Idle clients in the wrapped pools (pg.Pool's `idleCount`, summed). */
+  get idleCount(): number {
+    return this.endpoints.reduce((sum, e) => sum + e.pool.idleCount, 0);
+  }
+
+  /** Calls waiting for a connection: in the gates and inside the wrapped pools. */
+  get waitingCount(): number {
+    return this.endpoints.reduce((sum, e) => sum + e.gate.waiting + e.pool.waitingCount, 0);
+  }
+
+  /**
+   * Refuses new calls with PoolClosedError, waits for in-flight calls up to `timeout`, then ends
+   * the wrapped pools (unless `ownsPools: false`) and clears every timer so the process can exit.
+   */
+  end(options: EndOptions = {}): Promise<void> {
+    this.closing ??= this.shutdown(options.timeout ?? 10_000);
+    return this.closing;
+  }
+
+  override on<E extends EventName>(
+    event: E,
+    listener: (payload: ResilientPoolEvents[E]) => void,
+  ): this {
+    return super.on(event, listener);
+  }
+
+  override once<E extends EventName>(
+    event: E,
+    listener: (payload: ResilientPoolEvents[E]) => void,
+  ): this {
+    return super.once(event, listener);
+  }
+
+  override off<E extends EventName>(
+    event: E,
+    listener: (payload: ResilientPoolEvents[E]) => void,
+  ): this {
+    return super.off(event, listener);
+  }
+
+  // ---- the call path ---------------------------------------------------------------------------
+
+  /** One call: route, run, and only if that fails enter the retry path. */
+  private async run(
+    role: Role,
+    text: QueryText | null,
+    values: Values | undefined,
+    signal: AbortSignal | undefined,
+    idempotent: boolean,
+  ): Promise<QueryResultLike | PgClientLike> {
+    if (this.ending) throw new PoolClosedError();
+    this.budget.recordCall();
+    const endpoint = role === READ ? this.router.forRead(null) : this.router.primary;
+    if (endpoint === undefined) throw this.noHealthyEndpoint(role, undefined);
+    this.inFlight++;
+    try {
+      return await (text === null
+        ? endpoint.checkout(signal)
+        : endpoint.query(text, values, signal));
+    } catch (err) {
+      return await this.retryAfterFailure(err, {
+        role,
+        text,
+        values,
+        signal,
+        idempotent,
+        tried: new Set([endpoint]),
+        last: endpoint,
+      });
+    } finally {
+      if (--this.inFlight === 0 && this.drained !== undefined) this.drained();
+    }
+  }
+
+  /**
+   * The retry path, driven by p-retry. The first failure already happened, so p-retry's first
+   * attempt re-throws it and p-retry decides from there; our `shouldRetry` applies the re-send
+   * rule, the budget and the full-jitter sleep.
+   */
+  private retryAfterFailure(
+    first: unknown,
+    call: FailedCall,
+  ): Promise<QueryResultLike | PgClientLike> {
+    const { retry } = this.options;
+    if (retry.retries === 0 || !this.mayRetry(first, call)) return Promise.reject(first);
+    return pRetry(
+      (attempt: number) => (attempt === 1 ? Promise.reject(first) : this.attemptAgain(call)),
+      {
+        retries: retry.retries,
+        // Delays are ours (full jitter, abortable): p-retry's own would be 0.
+        minTimeout: 0,
+        maxTimeout: 0,
+        factor: 1,
+        randomize: false,
+        shouldRetry: async ({ error, attemptNumber }) => {
+          if (!this.mayRetry(error, call)) return false;
+          if (!this.budget.tryWithdraw()) {
+            this.logger.warn(
+              { endpoint: call.last.name, err: describeError(error) },
+              'resilient-pool: retry budget exhausted, not retrying',
+            );
+            return false;
+          }
+          // Moving to another endpoint needs no pause; trying the same one again does.
+          const moving = call.role === READ && this.router.hasReadAlternative(call.tried);
+          const delayMs = moving ? 0 : backoffDelay(attemptNumber, retry);
+          call.last.counters.retries++;
+          this.emitSafely('retry', {
+            endpoint: call.last.name,
+            attempt: attemptNumber + 1,
+            delayMs,
+            error,
+          });
+          await sleep(delayMs, call.signal);
+          if (this.ending) throw new PoolClosedError();
+          return true;
+        },
+      },
+    ).catch((err: unknown) => {
+      if (call.signal?.aborted && classify(err) !== 'aborted') {
+        throw new AbortedError(call.last.name, call.signal.reason);
+      }
+      throw err;
+    });
+  }
+
+  private mayRetry(err: unknown, call: FailedCall): boolean {
+    const errorClass = classify(err);
+    if (errorClass === 'read-only') {
+      // A replica refused a write (25006): the statement belongs on the primary. From the
+      // primary itself it means a demoted primary, which retrying here cannot fix.
+      if (call.last.role === 'primary') return false;
+      call.role = WRITE;
+      return true;
+    }
+    if (errorClass === 'unavailable') {
+      // Refused before sending (open circuit, full queue): only another endpoint can help, and
+      // waiting for the same one would turn a fast refusal into a slow one.
+      return call.role === READ && this.router.hasReadAlternative(call.tried);
+    }
+    if (call.role === WRITE && !this.router.primary.breaker.admits) {
+      // The failure just opened the primary's circuit: another try would only be refused, and
+      // the caller learns more from the failure itself than from CircuitOpenError.
+      return false;
+    }
+    return mayRetryStatement(err, call.idempotent);
+  }
+
+  private attemptAgain(call: FailedCall): Promise<QueryResultLike | PgClientLike> {
+    const endpoint = call.role === READ ? this.router.forRead(call.tried) : this.router.primary;
+    if (endpoint === undefined) return Promise.reject(this.noHealthyEndpoint(call.role, undefined));
+    call.tried.add(endpoint);
+    call.last = endpoint;
+    return call.text === null
+      ? endpoint.checkout(call.signal)
+      : endpoint.query(call.text, call.values, call.signal);
+  }
+
+  private noHealthyEndpoint(role: Role, cause: unknown): NoHealthyEndpointError {
+    return new NoHealthyEndpointError(role === READ ? 'read' : 'write', cause);
+  }
+
+  // ---- lifecycle -------------------------------------------------------------------------------
+
+  private listenForPoolErrors(endpoint: Endpoint): void {
+    // An idle client's error (server restart, network drop) is emitted on the pool; with no
+    // listener Node would crash the process (node-postgres #2439, #2499).
+    const listener = (err: Error) => {
+      this.logger.warn(
+        { endpoint: endpoint.name, err: describeError(err) },
+        'resilient-pool: idle client error (the client was removed from the pool)',
+      );
+      if (this.listenerCount('error') > 0) {
+        const tagged = err as Error & { endpoint?: string };
+        tagged.endpoint = endpoint.name;
+        this.emitSafely('error', tagged);
+      }
+    };
+    this.poolErrorListeners.set(endpoint, listener);
+    endpoint.pool.on('error', listener);
+  }
+
+  private async shutdown(timeoutMs: number): Promise<void> {
+    this.ending = true;
+    clearInterval(this.housekeeping);
+    for (const endpoint of this.endpoints) endpoint.close();
+    if (this.inFlight > 0) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await new Promise<void>((resolve) => {
+        this.drained = resolve;
+        timer = setTimeout(() => {
+          this.logger.warn(
+            { inFlight: this.inFlight, timeoutMs },
+            'resilient-pool: end() timed out waiting for in-flight calls',
+          );
+          resolve();
+        }, timeoutMs);
+      });
+      clearTimeout(timer);
+    }
+    if (this.options.ownsPools) {
+      const results = await Promise.allSettled(this.endpoints.map((e) => e.pool.end()));
+      for (const [i, r] of results.entries()) {
+        if (r.status === 'rejected') {
+          this.logger.warn(
+            { endpoint: this.endpoints[i]?.name, err: describeError(r.reason) },
+            'resilient-pool: ending a wrapped pool failed',
+          );
+        }
+      }
+    } else {
+      for (const [endpoint, listener] of this.poolErrorListeners)
+        endpoint.pool.off?.('error', listener);
+    }
+    this.ended = true;
+  }
+}

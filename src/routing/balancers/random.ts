@@ -1,0 +1,38 @@
+import { type Balancer, type BalancerTarget, isEligible } from '../balancer.js';
+
+/**
+ * Uniform choice among the usable targets: count them, draw k, walk to the k-th. Two passes over
+ * a handful of targets cost less than building a filtered array, and exactly one random number
+ * is drawn per pick, which keeps a seeded source's sequence easy to reason about in tests.
+ */
+export class RandomBalancer<T extends BalancerTarget> implements Balancer<T> {
+  readonly #random: () => number;
+
+  constructor(random: () => number) {
+    this.#random = random;
+  }
+
+  pick(
+    targets: readonly T[],
+    isUsable: (t: T) => boolean,
+    exclude?: ReadonlySet<T> | null,
+  ): T | undefined {
+    const n = targets.length;
+    let usable = 0;
+    for (let i = 0; i < n; i++) if (isEligible(targets[i]!, isUsable, exclude)) usable++;
+    if (usable === 0) return undefined;
+    let k = Math.floor(this.#random() * usable);
+    // A source that returns 1 (or anything out of range) must not pick past the end.
+    if (!(k >= 0 && k < usable)) k = usable - 1;
+    let last: T | undefined;
+    for (let i = 0; i < n; i++) {
+      const target = targets[i]!;
+      if (!isEligible(target, isUsable, exclude)) continue;
+      if (k === 0) return target;
+      k--;
+      last = target;
+    }
+    // Only reached if isUsable changed its answer between the two passes.
+    return last;
+  }
+}
