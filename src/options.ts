@@ -49,6 +49,13 @@ export interface BreakerOptions {
    */
   volumeThreshold?: number;
   /**
+   * Consecutive health failures that open the circuit regardless of the percentage (0 turns this
+   * off). Catches an endpoint that dies after a long run of successes, which the percentage over
+   * the rolling window would take many failures to notice.
+   * @default 5
+   */
+  consecutiveFailures?: number;
+  /**
    * Time an open circuit waits before letting one probe call through (half-open), in ms.
    * @default 5000
    */
@@ -188,6 +195,7 @@ export const DEFAULTS = {
     enabled: true,
     errorThresholdPercentage: 50,
     volumeThreshold: 10,
+    consecutiveFailures: 5,
     resetTimeout: 5_000,
     rollingCountTimeout: 10_000,
     rollingCountBuckets: 10,
@@ -239,6 +247,7 @@ const SCHEMAS: Record<'breaker' | 'retry' | 'queue' | 'routing', Record<string, 
     enabled: isBoolean,
     errorThresholdPercentage: isNumber(0, 100),
     volumeThreshold: isInt(0),
+    consecutiveFailures: isInt(0),
     resetTimeout: isInt(1),
     rollingCountTimeout: isInt(1),
     rollingCountBuckets: isInt(1),

@@ -25,6 +25,12 @@ export interface QueryConfigLike {
 export interface PgClientLike {
   // biome-ignore lint/suspicious/noExplicitAny: pg's overloads return different result shapes
   query(textOrConfig: string | QueryConfigLike, values?: readonly unknown[]): Promise<any>;
+  /** pg's callback form; the library uses it to release clients synchronously. */
+  query(
+    textOrConfig: string | QueryConfigLike,
+    values: readonly unknown[] | undefined,
+    callback: (err: Error | null, result?: QueryResultLike) => void,
+  ): void;
   /** Returns the client to its pool; a truthy argument destroys it instead. */
   release(err?: Error | boolean): void;
   on?(event: 'error', listener: (err: Error) => void): unknown;

@@ -22,6 +22,7 @@ function rejectWith(err: unknown): Promise<never> {
 export class EndpointBreaker {
   private readonly circuit: CircuitBreaker;
   private current: BreakerState = 'closed';
+  private streak = 0;
 
   constructor(
     private readonly name: string,
@@ -49,9 +50,27 @@ export class EndpointBreaker {
       this.current = state;
       onStateChange(state, previous);
     };
+    // opossum opens on a failure percentage over its rolling window, so an endpoint with a long
+    // record of successes that suddenly dies (SIGKILL) would keep receiving calls for a while.
+    // Consecutive failures (Envoy's outlier detection, cockatiel's ConsecutiveBreaker) catch that
+    // at once. opossum emits 'success' for errors its filter let pass (SQL errors): those reset
+    // the streak too, as the server answered.
+    if (options.consecutiveFailures > 0) {
+      this.circuit.on('success', () => {
+        this.streak = 0;
+      });
+      this.circuit.on('failure', () => {
+        if (++this.streak >= options.consecutiveFailures && this.circuit.enabled) {
+          this.circuit.open();
+        }
+      });
+    }
     this.circuit.on('open', change('open'));
     this.circuit.on('halfOpen', change('half-open'));
-    this.circuit.on('close', change('closed'));
+    this.circuit.on('close', () => {
+      this.streak = 0;
+      change('closed')();
+    });
   }
 
   get state(): BreakerState {

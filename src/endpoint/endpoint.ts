@@ -47,27 +47,33 @@ const CLIENT_DEAD_MESSAGES = [
   'Client was closed and is not queryable',
 ];
 
+/**
+ * Runs one statement on a client of the pool. Uses pg's callback form so the client goes back to
+ * the pool synchronously, inside pg's own callback: with a promise the release would wait for a
+ * microtask, and a second error message arriving in the same TCP chunk (a FATAL right after a
+ * failed statement, as when the postmaster dies) would find a checked-out client with no 'error'
+ * listener and crash the process.
+ */
 async function runQuery(
   this: Endpoint,
   text: QueryText,
   values: readonly unknown[] | undefined,
 ): Promise<QueryResultLike> {
   const client = await this.checkoutRaw();
-  let result: QueryResultLike;
-  try {
-    result = await client.query(text, values);
-  } catch (err) {
-    // A client that lost its connection must not go back to the pool; one that answered with a
-    // SQL error is fine to reuse.
-    client.release(isHealthFailure(err) ? (err as Error) : undefined);
-    const message = (err as { message?: unknown }).message;
-    if (typeof message === 'string' && CLIENT_DEAD_MESSAGES.some((m) => message.startsWith(m))) {
-      markNotSent(err);
-    }
-    throw err;
-  }
-  client.release();
-  return result;
+  return new Promise<QueryResultLike>((resolve, reject) => {
+    client.query(text, values, (err, result) => {
+      if (err) {
+        // A client that lost its connection must not go back to the pool; one that answered
+        // with a SQL error is fine to reuse.
+        client.release(isHealthFailure(err) ? err : undefined);
+        if (CLIENT_DEAD_MESSAGES.some((m) => err.message?.startsWith(m))) markNotSent(err);
+        reject(err);
+      } else {
+        client.release();
+        resolve(result as QueryResultLike);
+      }
+    });
+  });
 }
 
 async function runCheckout(this: Endpoint): Promise<PgClientLike> {

@@ -28,14 +28,31 @@ export class FakeClient extends EventEmitter implements PgClientLike {
   query(
     textOrConfig: string | QueryConfigLike,
     values?: readonly unknown[],
-  ): Promise<QueryResultLike> {
+  ): Promise<QueryResultLike>;
+  query(
+    textOrConfig: string | QueryConfigLike,
+    values: readonly unknown[] | undefined,
+    callback: (err: Error | null, result?: QueryResultLike) => void,
+  ): void;
+  query(
+    textOrConfig: string | QueryConfigLike,
+    values?: readonly unknown[],
+    callback?: (err: Error | null, result?: QueryResultLike) => void,
+  ): Promise<QueryResultLike> | undefined {
     const text = typeof textOrConfig === 'string' ? textOrConfig : textOrConfig.text;
     this.owner.statements.push(text);
+    let result: Promise<QueryResultLike>;
     try {
-      return Promise.resolve(this.owner.handler(text, values, this.owner));
+      result = Promise.resolve(this.owner.handler(text, values, this.owner));
     } catch (err) {
-      return Promise.reject(err);
+      result = Promise.reject(err);
     }
+    if (!callback) return result;
+    result.then(
+      (r) => callback(null, r),
+      (err: Error) => callback(err),
+    );
+    return undefined;
   }
 }
 

@@ -8,6 +8,7 @@ const options = {
   enabled: true,
   errorThresholdPercentage: 50,
   volumeThreshold: 4,
+  consecutiveFailures: 0,
   resetTimeout: 1_000,
   rollingCountTimeout: 10_000,
   rollingCountBuckets: 10,
@@ -84,8 +85,23 @@ describe('EndpointBreaker', () => {
     breaker.shutdown();
   });
 
+  it('opens on consecutive failures after a long run of successes', async () => {
+    const { breaker, run } = setup({ consecutiveFailures: 3 });
+    for (let i = 0; i < 100; i++) await run(() => Promise.resolve('ok'));
+    await run(() => Promise.reject(socketError()));
+    await run(() => Promise.reject(socketError()));
+    // A SQL error means the server answered: the streak starts again.
+    await run(() => Promise.reject(pgError('23505')));
+    await run(() => Promise.reject(socketError()));
+    await run(() => Promise.reject(socketError()));
+    expect(breaker.state).toBe('closed');
+    await run(() => Promise.reject(socketError()));
+    expect(breaker.state).toBe('open');
+    breaker.shutdown();
+  });
+
   it('enabled: false never opens', async () => {
-    const { breaker, run } = setup({ enabled: false, volumeThreshold: 1 });
+    const { breaker, run } = setup({ enabled: false, volumeThreshold: 1, consecutiveFailures: 1 });
     for (let i = 0; i < 5; i++) await run(() => Promise.reject(socketError()));
     expect(breaker.admits).toBe(true);
     breaker.shutdown();
