@@ -48,7 +48,6 @@ export class ResilientPoolError extends Error {
     this.code = code;
     this.endpoint = options.endpoint;
     this.retryable = retryable;
-    Object.defineProperty(this, BRAND, { value: true });
   }
 
   static override [Symbol.hasInstance](value: unknown): boolean {
@@ -60,6 +59,9 @@ export class ResilientPoolError extends Error {
     return code === undefined || (value as { code?: unknown }).code === code;
   }
 }
+
+// On the prototype rather than each instance: refusals are built by the thousand in an outage.
+Object.defineProperty(ResilientPoolError.prototype, BRAND, { value: true });
 
 /** Options were invalid or unknown; `problems` lists every one found. */
 export class ConfigError extends ResilientPoolError {

@@ -34,11 +34,16 @@ export interface PgClientLike {
   /** Returns the client to its pool; a truthy argument destroys it instead. */
   release(err?: Error | boolean): void;
   on?(event: 'error', listener: (err: Error) => void): unknown;
+  off?(event: 'error', listener: (err: Error) => void): unknown;
 }
 
 /** What `ResilientPool` needs from a wrapped pool: the surface of `pg.Pool`. */
 export interface PgPoolLike {
   connect(): Promise<PgClientLike>;
+  /** pg's callback form; the library uses it on the hot path to avoid a promise per call. */
+  connect(
+    callback: (err: Error | undefined, client: PgClientLike | undefined, done: () => void) => void,
+  ): void;
   end(): Promise<void>;
   on(event: 'error', listener: (err: Error, client?: unknown) => void): unknown;
   off?(event: 'error', listener: (err: Error, client?: unknown) => void): unknown;

@@ -87,8 +87,9 @@ export class ResilientPool extends SafeEmitter {
   private readonly budget: RetryBudget;
   private readonly housekeeping: ReturnType<typeof setInterval>;
   private readonly autoRouting: boolean;
-  private inFlight = 0;
-  private drained: (() => void) | undefined;
+  /** Calls in the retry path (they hold no permit while they sleep). */
+  private retrying = 0;
+  private retriesSettled: (() => void) | undefined;
   private closing: Promise<void> | undefined;
   private readonly poolErrorListeners = new Map<Endpoint, (err: Error) => void>();
 
@@ -281,25 +282,33 @@ export class ResilientPool extends SafeEmitter {
 
   // ---- the call path ---------------------------------------------------------------------------
 
-  /** One call: route, run, and only if that fails enter the retry path. */
-  private async run(
+  /**
+   * One call: route and run; only if that fails is the retry path entered. No async function
+   * here: the success path costs the endpoint's one promise plus, when retries are on, one
+   * `.catch`.
+   */
+  private run(
     role: Role,
     text: QueryText | null,
     values: Values | undefined,
     signal: AbortSignal | undefined,
     idempotent: boolean,
   ): Promise<QueryResultLike | PgClientLike> {
-    if (this.ending) throw new PoolClosedError();
+    if (this.ending) return Promise.reject(new PoolClosedError());
     this.budget.recordCall();
     const endpoint = role === READ ? this.router.forRead(null) : this.router.primary;
-    if (endpoint === undefined) throw this.noHealthyEndpoint(role, undefined);
-    this.inFlight++;
-    try {
-      return await (text === null
-        ? endpoint.checkout(signal)
-        : endpoint.query(text, values, signal));
-    } catch (err) {
-      return await this.retryAfterFailure(err, {
+    if (endpoint === undefined) return Promise.reject(this.noHealthyEndpoint(role, undefined));
+    const admitted = endpoint.admit();
+    // A refusal (closed, open circuit, full queue) has nowhere better to go: the router already
+    // chose the best endpoint. Reject without entering the retry path.
+    if (admitted instanceof Error) return Promise.reject(admitted);
+    const attempt =
+      text === null
+        ? endpoint.checkoutAdmitted(admitted, signal)
+        : endpoint.queryAdmitted(admitted, text, values, signal);
+    if (this.options.retry.retries === 0) return attempt;
+    return attempt.catch((err: unknown) =>
+      this.retryAfterFailure(err, {
         role,
         text,
         values,
@@ -307,10 +316,8 @@ export class ResilientPool extends SafeEmitter {
         idempotent,
         tried: new Set([endpoint]),
         last: endpoint,
-      });
-    } finally {
-      if (--this.inFlight === 0 && this.drained !== undefined) this.drained();
-    }
+      }),
+    );
   }
 
   /**
@@ -323,7 +330,8 @@ export class ResilientPool extends SafeEmitter {
     call: FailedCall,
   ): Promise<QueryResultLike | PgClientLike> {
     const { retry } = this.options;
-    if (retry.retries === 0 || !this.mayRetry(first, call)) return Promise.reject(first);
+    if (!this.mayRetry(first, call)) return Promise.reject(first);
+    this.retrying++;
     return pRetry(
       (attempt: number) => (attempt === 1 ? Promise.reject(first) : this.attemptAgain(call)),
       {
@@ -357,12 +365,16 @@ export class ResilientPool extends SafeEmitter {
           return true;
         },
       },
-    ).catch((err: unknown) => {
-      if (call.signal?.aborted && classify(err) !== 'aborted') {
-        throw new AbortedError(call.last.name, call.signal.reason);
-      }
-      throw err;
-    });
+    )
+      .catch((err: unknown) => {
+        if (call.signal?.aborted && classify(err) !== 'aborted') {
+          throw new AbortedError(call.last.name, call.signal.reason);
+        }
+        throw err;
+      })
+      .finally(() => {
+        if (--this.retrying === 0) this.retriesSettled?.();
+      });
   }
 
   private mayRetry(err: unknown, call: FailedCall): boolean {
@@ -403,6 +415,18 @@ export class ResilientPool extends SafeEmitter {
 
   // ---- lifecycle -------------------------------------------------------------------------------
 
+  /** Resolves when no call holds or waits for a permit and none is between retries. */
+  private async drain(): Promise<void> {
+    for (;;) {
+      await Promise.all(this.endpoints.map((e) => e.drained()));
+      if (this.retrying === 0) return;
+      await new Promise<void>((resolve) => {
+        this.retriesSettled = resolve;
+      });
+      this.retriesSettled = undefined;
+    }
+  }
+
   private listenForPoolErrors(endpoint: Endpoint): void {
     // An idle client's error (server restart, network drop) is emitted on the pool; with no
     // listener Node would crash the process (node-postgres #2439, #2499).
@@ -425,20 +449,20 @@ export class ResilientPool extends SafeEmitter {
     this.ending = true;
     clearInterval(this.housekeeping);
     for (const endpoint of this.endpoints) endpoint.close();
-    if (this.inFlight > 0) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await new Promise<void>((resolve) => {
-        this.drained = resolve;
-        timer = setTimeout(() => {
-          this.logger.warn(
-            { inFlight: this.inFlight, timeoutMs },
-            'resilient-pool: end() timed out waiting for in-flight calls',
-          );
-          resolve();
-        }, timeoutMs);
-      });
-      clearTimeout(timer);
+    // Calls already admitted or queued were accepted before end(): let them finish.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), timeoutMs);
+    });
+    const outcome = await Promise.race([this.drain(), timedOut]);
+    clearTimeout(timer);
+    if (outcome === 'timeout') {
+      this.logger.warn(
+        { timeoutMs, inFlight: this.stats().endpoints.map((e) => [e.name, e.inFlight, e.queued]) },
+        'resilient-pool: end() timed out waiting for in-flight calls',
+      );
     }
+    for (const endpoint of this.endpoints) endpoint.shutdown();
     if (this.options.ownsPools) {
       const results = await Promise.allSettled(this.endpoints.map((e) => e.pool.end()));
       for (const [i, r] of results.entries()) {

@@ -1,75 +1,63 @@
 /**
- * The circuit breaker of one endpoint: opossum, configured to do no per-call work it does not
- * need, and told which failures say something about the endpoint's health.
+ * The circuit breaker of one endpoint. opossum is the state machine: closed, open, half-open,
+ * the reset timer, the single half-open probe, the events. The HealthWindow decides when a
+ * closed circuit opens, from health failures only (SQL errors mean the server answered).
+ *
+ * While the circuit is closed, calls do not pass through opossum at all; they report their
+ * outcome with `recordSuccess()` / `recordFailure()`. Only the half-open probe goes through
+ * `opossum.call()`, which lets exactly one through and closes or re-opens on its outcome.
  */
 import CircuitBreaker from 'opossum';
 import { isHealthFailure } from '../classify.js';
 import { CircuitOpenError, withoutStack } from '../errors.js';
 import type { BreakerOptions } from '../options.js';
 import type { BreakerState } from '../telemetry/events.js';
+import { HealthWindow } from './health-window.js';
 
-/** The breaker's action: runs `work` with its two arguments, so one breaker guards any call. */
-type Work<C, A, B, R> = (this: C, a: A, b: B) => Promise<R>;
-
-function runWork<C, A, B, R>(this: C, work: Work<C, A, B, R>, a: A, b: B): Promise<R> {
-  return work.call(this, a, b);
-}
-
-function rejectWith(err: unknown): Promise<never> {
-  return Promise.reject(err);
+/** Runs the probe's work; opossum's action, so one breaker can guard any kind of call. */
+function runProbe<R>(work: () => Promise<R>): Promise<R> {
+  return work();
 }
 
 export class EndpointBreaker {
   private readonly circuit: CircuitBreaker;
+  private readonly window: HealthWindow;
+  private readonly enabled: boolean;
   private current: BreakerState = 'closed';
-  private streak = 0;
 
   constructor(
     private readonly name: string,
     options: Required<BreakerOptions>,
     onStateChange: (state: BreakerState, previous: BreakerState) => void,
   ) {
-    this.circuit = new CircuitBreaker(runWork, {
+    this.enabled = options.enabled;
+    this.window = new HealthWindow(options);
+    this.circuit = new CircuitBreaker(runProbe, {
       name,
-      enabled: options.enabled,
-      errorThresholdPercentage: options.errorThresholdPercentage,
-      volumeThreshold: options.volumeThreshold,
       resetTimeout: options.resetTimeout,
       rollingCountTimeout: options.rollingCountTimeout,
       rollingCountBuckets: options.rollingCountBuckets,
+      // Opening is the HealthWindow's decision; opossum's own statistics only ever see the
+      // half-open probe, which re-opens the circuit on failure regardless of thresholds.
+      volumeThreshold: Number.MAX_SAFE_INTEGER,
       // No per-call timer: statement_timeout / query_timeout bound queries, the gate bounds waits.
       timeout: false,
       rollingPercentilesEnabled: false,
       enableSnapshots: false,
-      // SQL errors (23505, 42P01, ...) mean the server answered: they must not open the circuit.
+      // A probe answered with a SQL error still proves the server is back.
       errorFilter: (err: unknown) => !isHealthFailure(err),
     });
-    const change = (state: BreakerState) => () => {
+    const change = (state: BreakerState) => {
       const previous = this.current;
       if (previous === state) return;
       this.current = state;
       onStateChange(state, previous);
     };
-    // opossum opens on a failure percentage over its rolling window, so an endpoint with a long
-    // record of successes that suddenly dies (SIGKILL) would keep receiving calls for a while.
-    // Consecutive failures (Envoy's outlier detection, cockatiel's ConsecutiveBreaker) catch that
-    // at once. opossum emits 'success' for errors its filter let pass (SQL errors): those reset
-    // the streak too, as the server answered.
-    if (options.consecutiveFailures > 0) {
-      this.circuit.on('success', () => {
-        this.streak = 0;
-      });
-      this.circuit.on('failure', () => {
-        if (++this.streak >= options.consecutiveFailures && this.circuit.enabled) {
-          this.circuit.open();
-        }
-      });
-    }
-    this.circuit.on('open', change('open'));
-    this.circuit.on('halfOpen', change('half-open'));
+    this.circuit.on('open', () => change('open'));
+    this.circuit.on('halfOpen', () => change('half-open'));
     this.circuit.on('close', () => {
-      this.streak = 0;
-      change('closed')();
+      this.window.reset();
+      change('closed');
     });
   }
 
@@ -77,14 +65,17 @@ export class EndpointBreaker {
     return this.current;
   }
 
+  /** Closed (or disabled): calls run directly and report their outcome. */
+  get isClosed(): boolean {
+    return this.current === 'closed' || !this.enabled;
+  }
+
   /**
    * Whether a call would be let through now: closed, or half-open with the probe slot free.
-   * Checked before queueing so an open circuit refuses at once, without opossum building an
-   * Error with a stack for each refusal.
+   * Checked before queueing so an open circuit refuses at once.
    */
   get admits(): boolean {
-    const circuit = this.circuit;
-    return circuit.closed || circuit.pendingClose || !circuit.enabled;
+    return this.isClosed || this.circuit.pendingClose;
   }
 
   /** A stackless CircuitOpenError for this endpoint. */
@@ -92,23 +83,30 @@ export class EndpointBreaker {
     return withoutStack(() => new CircuitOpenError(this.name));
   }
 
-  /** Runs `work(a, b)` under the breaker; rejections that are health failures count against it. */
-  run<C, A, B, R>(context: C, work: Work<C, A, B, R>, a: A, b: B): Promise<R> {
-    return this.circuit.call(context, work, a, b) as Promise<R>;
+  /** Outcome of a call made while closed: the server answered. */
+  recordSuccess(): void {
+    this.window.success();
   }
 
-  /** Counts a health failure that happened outside `run` (a queue timeout, say). */
+  /** Outcome of a call made while closed (or a queue timeout): counts if it is a health failure. */
   recordFailure(err: unknown): void {
-    if (!this.admits) return;
-    this.circuit.fire(rejectWith, err).catch(() => {});
+    if (!this.enabled || this.current !== 'closed' || !isHealthFailure(err)) return;
+    if (this.window.failure()) this.circuit.open();
   }
 
-  /** Stops opossum's bucket timer and forgets listeners. */
+  /**
+   * Runs `work` as the half-open probe. Rejects with CircuitOpenError if another probe is
+   * already out.
+   */
+  probe<R>(work: () => Promise<R>): Promise<R> {
+    return (this.circuit.fire(work) as Promise<R>).catch((err: unknown) => {
+      throw CircuitBreaker.isOurError(err as Error) ? this.openError() : err;
+    });
+  }
+
+  /** Stops timers and forgets listeners. */
   shutdown(): void {
+    this.window.stop();
     this.circuit.shutdown();
   }
-}
-
-export function isBreakerRejection(err: unknown): boolean {
-  return CircuitBreaker.isOurError(err as Error);
 }

@@ -2,8 +2,8 @@
  * One wrapped pool and its guards: the gate (bounded queue), the circuit breaker, counters. Every
  * statement the library runs passes through `query()` or `checkout()` here.
  *
- * Hot path (permit free, circuit closed, idle client in the pool): no timer, no Error, no p-retry,
- * one closure-free pass through opossum.
+ * Hot path (permit free, circuit closed, idle client in the pool): one promise, pg's callback
+ * forms for connect and query, no timer, no Error, no p-retry, no opossum.
  */
 import { isHealthFailure } from '../classify.js';
 import { AcquireTimeoutError, PoolClosedError } from '../errors.js';
@@ -17,11 +17,13 @@ import type {
   ResilientPoolEvents,
 } from '../telemetry/events.js';
 import type { LoggerLike } from '../telemetry/logger.js';
-import { EndpointBreaker, isBreakerRejection } from './breaker.js';
+import { EndpointBreaker } from './breaker.js';
 import { Gate } from './gate.js';
 import { markNotSent } from './retry.js';
 
 export type QueryText = string | QueryConfigLike;
+
+type Done<T> = (err: Error | null, value?: T) => void;
 
 /** What an endpoint tells its owner (the pool's events and logs). */
 export interface EndpointHooks {
@@ -42,42 +44,15 @@ export interface EndpointCounters {
   rejected: Record<RejectReason, number>;
 }
 
+/** pg errors of a client that was already unusable: the statement was never written. */
 const CLIENT_DEAD_MESSAGES = [
   'Client has encountered a connection error',
   'Client was closed and is not queryable',
 ];
 
-/**
- * Runs one statement on a client of the pool. Uses pg's callback form so the client goes back to
- * the pool synchronously, inside pg's own callback: with a promise the release would wait for a
- * microtask, and a second error message arriving in the same TCP chunk (a FATAL right after a
- * failed statement, as when the postmaster dies) would find a checked-out client with no 'error'
- * listener and crash the process.
- */
-async function runQuery(
-  this: Endpoint,
-  text: QueryText,
-  values: readonly unknown[] | undefined,
-): Promise<QueryResultLike> {
-  const client = await this.checkoutRaw();
-  return new Promise<QueryResultLike>((resolve, reject) => {
-    client.query(text, values, (err, result) => {
-      if (err) {
-        // A client that lost its connection must not go back to the pool; one that answered
-        // with a SQL error is fine to reuse.
-        client.release(isHealthFailure(err) ? err : undefined);
-        if (CLIENT_DEAD_MESSAGES.some((m) => err.message?.startsWith(m))) markNotSent(err);
-        reject(err);
-      } else {
-        client.release();
-        resolve(result as QueryResultLike);
-      }
-    });
-  });
-}
-
-async function runCheckout(this: Endpoint): Promise<PgClientLike> {
-  return this.checkoutRaw();
+function wasClientDead(err: Error): boolean {
+  const message = err.message;
+  return typeof message === 'string' && CLIENT_DEAD_MESSAGES.some((m) => message.startsWith(m));
 }
 
 export class Endpoint implements BalancerTarget {
@@ -131,42 +106,152 @@ export class Endpoint implements BalancerTarget {
     return !this.closed && this.breaker.admits && this.gate.waiting < this.gate.maxWaiting;
   }
 
+  get breakerState(): BreakerState {
+    return this.breaker.state;
+  }
+
+  /**
+   * Admission, synchronously: `true` when a permit was taken at once, `false` when the call must
+   * wait in the queue, or the typed refusal (closed, circuit open, queue full) as an Error. The
+   * pool checks this before building any promise, so a refusal costs one rejected promise.
+   */
+  admit(): boolean | Error {
+    this.counters.calls++;
+    if (this.closed) return this.rejected('closed', new PoolClosedError());
+    if (!this.breaker.admits) return this.rejected('circuit-open', this.breaker.openError());
+    if (this.gate.tryAcquire()) return true;
+    if (this.gate.isFull) return this.rejected('queue-full', this.gate.fullError());
+    return false;
+  }
+
   /** Runs one statement on a pooled client. Rejects with the driver's error unchanged. */
-  async query(
+  query(
     text: QueryText,
     values: readonly unknown[] | undefined,
     signal: AbortSignal | undefined,
   ): Promise<QueryResultLike> {
-    const waiting = this.admit(signal);
-    // Awaiting only when there is a wait keeps the common path one microtask shorter.
-    if (waiting !== undefined) await waiting;
-    try {
-      const result = await this.breaker.run(this, runQuery, text, values);
-      this.counters.successes++;
-      return result;
-    } catch (err) {
-      throw this.onRunFailure(err);
-    } finally {
-      this.gate.release();
-    }
+    return this.queryAdmitted(this.admit(), text, values, signal);
+  }
+
+  /** `query()` after `admit()`; `admitted` is what admit() returned. */
+  queryAdmitted(
+    admitted: boolean | Error,
+    text: QueryText,
+    values: readonly unknown[] | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<QueryResultLike> {
+    if (admitted === true) return this.queryWithPermit(text, values);
+    if (admitted !== false) return Promise.reject(admitted);
+    return this.gate.acquire(signal).then(
+      () => this.queryWithPermit(text, values),
+      (err: unknown) => Promise.reject(this.onGateFailure(err)),
+    );
   }
 
   /**
    * Checks a client out for the caller (connect()). The permit is held until the client is
    * released, so clients handed out count against the endpoint's concurrency like queries do.
    */
-  async checkout(signal: AbortSignal | undefined): Promise<PgClientLike> {
-    const waiting = this.admit(signal);
-    if (waiting !== undefined) await waiting;
-    let client: PgClientLike;
-    try {
-      client = await this.breaker.run(this, runCheckout, undefined, undefined);
-    } catch (err) {
-      this.gate.release();
-      throw this.onRunFailure(err);
-    }
-    this.counters.successes++;
-    return this.wrapRelease(client);
+  checkout(signal: AbortSignal | undefined): Promise<PgClientLike> {
+    return this.checkoutAdmitted(this.admit(), signal);
+  }
+
+  /** `checkout()` after `admit()`. */
+  checkoutAdmitted(
+    admitted: boolean | Error,
+    signal: AbortSignal | undefined,
+  ): Promise<PgClientLike> {
+    if (admitted === true) return this.checkoutWithPermit();
+    if (admitted !== false) return Promise.reject(admitted);
+    return this.gate.acquire(signal).then(
+      () => this.checkoutWithPermit(),
+      (err: unknown) => Promise.reject(this.onGateFailure(err)),
+    );
+  }
+
+  /** Refuses new calls. Calls already admitted or queued go on; see `drained()`. */
+  close(): void {
+    this.closed = true;
+  }
+
+  /** Resolves once no call holds a permit or waits for one. */
+  drained(): Promise<void> {
+    return this.gate.idle();
+  }
+
+  /** Fails whatever still waits and stops the breaker's timers (end() after draining). */
+  shutdown(): void {
+    this.closed = true;
+    this.gate.rejectAll(() => new PoolClosedError());
+    this.breaker.shutdown();
+  }
+
+  // ---- the attempt ---------------------------------------------------------------------------
+
+  private queryWithPermit(
+    text: QueryText,
+    values: readonly unknown[] | undefined,
+  ): Promise<QueryResultLike> {
+    return new Promise<QueryResultLike>((resolve, reject) => {
+      const finish: Done<QueryResultLike> = (err, result) => {
+        this.gate.release();
+        if (err) reject(this.afterFailure(err));
+        else resolve(result as QueryResultLike);
+      };
+      if (this.breaker.isClosed) this.attemptQuery(text, values, finish);
+      else this.asProbe<QueryResultLike>((done) => this.attemptQuery(text, values, done), finish);
+    });
+  }
+
+  private checkoutWithPermit(): Promise<PgClientLike> {
+    return new Promise<PgClientLike>((resolve, reject) => {
+      const finish: Done<PgClientLike> = (err, client) => {
+        if (err) {
+          this.gate.release();
+          reject(this.afterFailure(err));
+        } else {
+          resolve(this.holdPermitUntilRelease(client as PgClientLike));
+        }
+      };
+      const attempt = (done: Done<PgClientLike>) =>
+        this.connect((err, client) => (err ? done(err) : this.answered(done, null, client)));
+      if (this.breaker.isClosed) attempt(finish);
+      else this.asProbe(attempt, finish);
+    });
+  }
+
+  /**
+   * One statement on one pooled client, `done` called exactly once. pg's callback form lets the
+   * client go back to the pool synchronously inside pg's own callback: with a promise the release
+   * would wait for a microtask, and a second error message in the same TCP chunk (a FATAL right
+   * after a failed statement, as when the postmaster dies) would find a checked-out client with
+   * no 'error' listener and crash the process.
+   */
+  private attemptQuery(
+    text: QueryText,
+    values: readonly unknown[] | undefined,
+    done: Done<QueryResultLike>,
+  ): void {
+    this.connect((connectError, client) => {
+      if (connectError || client === undefined) {
+        done(connectError ?? new Error('pool.connect() returned no client'));
+        return;
+      }
+      client.query(text, values, (err, result) => {
+        if (err) {
+          // A client that lost its connection must not go back to the pool; one that answered
+          // with a SQL error is fine to reuse.
+          const broken = isHealthFailure(err);
+          client.release(broken ? err : undefined);
+          if (wasClientDead(err)) markNotSent(err);
+          if (broken) done(err);
+          else this.answered(done, err);
+        } else {
+          client.release();
+          this.answered(done, null, result);
+        }
+      });
+    });
   }
 
   /**
@@ -174,52 +259,50 @@ export class Endpoint implements BalancerTarget {
    * idle client exists, pg hands it over on the next tick, so no timer is armed: the common case
    * stays timer-free. Errors here happened before anything was sent.
    */
-  checkoutRaw(): Promise<PgClientLike> {
+  private connect(done: Done<PgClientLike>): void {
     if (this.pool.idleCount > 0) {
-      return this.pool.connect().catch((err: unknown) => Promise.reject(markNotSent(err)));
+      this.pool.connect((err, client) => (err ? done(markNotSent(err)) : done(null, client)));
+      return;
     }
-    return new Promise<PgClientLike>((resolve, reject) => {
-      let timedOut = false;
-      const timer = setTimeout(() => {
-        timedOut = true;
-        reject(markNotSent(new AcquireTimeoutError(this.name, this.acquireTimeout)));
-      }, this.acquireTimeout);
-      this.pool.connect().then(
-        (client) => {
-          clearTimeout(timer);
-          // A connection that arrives after the caller gave up goes straight back to the pool.
-          if (timedOut) client.release();
-          else resolve(client);
-        },
-        (err: unknown) => {
-          clearTimeout(timer);
-          if (!timedOut) reject(markNotSent(err));
-        },
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      done(markNotSent(new AcquireTimeoutError(this.name, this.acquireTimeout)));
+    }, this.acquireTimeout);
+    this.pool.connect((err, client) => {
+      clearTimeout(timer);
+      if (timedOut) {
+        // A connection that arrives after the caller gave up goes straight back to the pool.
+        client?.release();
+      } else if (err) {
+        done(markNotSent(err));
+      } else {
+        done(null, client);
+      }
+    });
+  }
+
+  /** The server answered (a result, or a SQL error): the endpoint is healthy. */
+  private answered<T>(done: Done<T>, sqlError: Error | null, value?: T): void {
+    if (sqlError) this.counters.sqlErrors++;
+    else this.counters.successes++;
+    if (this.breaker.isClosed) this.breaker.recordSuccess();
+    done(sqlError, value);
+  }
+
+  /** Runs a callback-style attempt as the breaker's half-open probe. */
+  private asProbe<T>(attempt: (done: Done<T>) => void, finish: Done<T>): void {
+    this.breaker
+      .probe(
+        () => new Promise<T>((res, rej) => attempt((err, v) => (err ? rej(err) : res(v as T)))),
+      )
+      .then(
+        (value) => finish(null, value),
+        (err: Error) => finish(err),
       );
-    });
   }
 
-  /** Refuses new calls; waiters get PoolClosedError. In-flight work finishes normally. */
-  close(): void {
-    this.closed = true;
-    this.gate.rejectAll(() => new PoolClosedError());
-    this.breaker.shutdown();
-  }
-
-  get breakerState(): BreakerState {
-    return this.breaker.state;
-  }
-
-  /** Takes a gate permit, or throws a typed refusal. */
-  private admit(signal: AbortSignal | undefined): Promise<void> | undefined {
-    this.counters.calls++;
-    if (this.closed) throw this.rejected('closed', new PoolClosedError());
-    if (!this.breaker.admits) throw this.rejected('circuit-open', this.breaker.openError());
-    if (this.gate.tryAcquire()) return undefined;
-    return this.gate.acquire(signal).catch((err: unknown) => {
-      throw this.onGateFailure(err);
-    });
-  }
+  // ---- refusals and failures -----------------------------------------------------------------
 
   private onGateFailure(err: unknown): unknown {
     const code = (err as { code?: unknown }).code;
@@ -234,30 +317,24 @@ export class Endpoint implements BalancerTarget {
     return err;
   }
 
-  private onRunFailure(err: unknown): unknown {
-    if (isBreakerRejection(err)) {
-      // opossum refused (a half-open probe was already out): same meaning as our own check.
-      return this.rejected('circuit-open', this.breaker.openError());
-    }
-    if ((err as { code?: unknown }).code === 'E_ACQUIRE_TIMEOUT') {
-      return this.rejected('acquire-timeout', err);
-    }
-    if (isHealthFailure(err)) {
-      this.counters.failures++;
-      // Per-call failures are debug: during an outage they come by the thousand; the breaker's
-      // state changes carry the news at warn.
-      this.logger.debug(
-        { endpoint: this.name, role: this.role, err: describeError(err) },
-        'resilient-pool: endpoint call failed',
-      );
-    } else {
-      // The server answered (a SQL error): the endpoint is healthy.
-      this.counters.sqlErrors++;
-    }
+  /** Bookkeeping for an attempt that failed; returns the error for the caller. */
+  private afterFailure(err: Error): Error {
+    const code = (err as { code?: unknown }).code;
+    if (code === 'E_CIRCUIT_OPEN') return this.rejected('circuit-open', err);
+    if (!isHealthFailure(err)) return err; // a SQL error, already counted by answered()
+    this.counters.failures++;
+    this.breaker.recordFailure(err);
+    if (code === 'E_ACQUIRE_TIMEOUT') this.rejected('acquire-timeout', err);
+    // Per-call failures are debug: during an outage they come by the thousand; the breaker's
+    // state changes carry the news at warn.
+    this.logger.debug(
+      { endpoint: this.name, role: this.role, err: describeError(err) },
+      'resilient-pool: endpoint call failed',
+    );
     return err;
   }
 
-  private rejected(reason: RejectReason, err: unknown): unknown {
+  private rejected<E>(reason: RejectReason, err: E): E {
     this.counters.rejected[reason]++;
     this.hooks.reject({ endpoint: this.name, reason });
     return err;
@@ -277,7 +354,7 @@ export class Endpoint implements BalancerTarget {
    * connection error on a held, idle client from crashing the process (pg-pool removes its own
    * listener while a client is checked out).
    */
-  private wrapRelease(client: PgClientLike): PgClientLike {
+  private holdPermitUntilRelease(client: PgClientLike): PgClientLike {
     const poolRelease = client.release;
     let permitHeld = true;
     let broken: Error | undefined;
@@ -292,7 +369,7 @@ export class Endpoint implements BalancerTarget {
     client.release = (err?: Error | boolean) => {
       if (permitHeld) {
         permitHeld = false;
-        (client as { off?: (e: string, l: (err: Error) => void) => void }).off?.('error', onError);
+        client.off?.('error', onError);
         this.gate.release();
       }
       client.release = poolRelease;

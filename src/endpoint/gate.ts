@@ -37,6 +37,8 @@ export class Gate {
   private queue: Waiter[] = [];
   private head = 0;
   private live = 0;
+  /** Set only while someone awaits `idle()` (end() draining). */
+  private onIdle: (() => void) | undefined;
 
   constructor(options: GateOptions) {
     this.name = options.name;
@@ -56,6 +58,16 @@ export class Gate {
     return this.live;
   }
 
+  /** Whether a new waiter would be refused. */
+  get isFull(): boolean {
+    return this.live >= this.maxWaiting;
+  }
+
+  /** A stackless QueueFullError for this gate. */
+  fullError(): QueueFullError {
+    return withoutStack(() => new QueueFullError(this.name, this.maxWaiting));
+  }
+
   /** Takes a permit at once if one is free and nobody is ahead in the queue. */
   tryAcquire(): boolean {
     if (this.free > 0 && this.live === 0) {
@@ -73,9 +85,7 @@ export class Gate {
   acquire(signal?: AbortSignal, timeoutMs: number = this.acquireTimeout): Promise<void> {
     if (this.tryAcquire()) return Promise.resolve();
     if (signal?.aborted) return Promise.reject(new AbortedError(this.name, signal.reason));
-    if (this.live >= this.maxWaiting) {
-      return Promise.reject(withoutStack(() => new QueueFullError(this.name, this.maxWaiting)));
-    }
+    if (this.isFull) return Promise.reject(this.fullError());
     return new Promise<void>((resolve, reject) => {
       const waiter: Waiter = {
         resolve,
@@ -100,6 +110,13 @@ export class Gate {
 
   /** Returns a permit: to the oldest live waiter if any, else to the free count. */
   release(): void {
+    if (this.live === 0) {
+      // Nobody waits (the common case): at most forget entries that gave up.
+      if (this.queue.length !== 0) this.compact();
+      if (this.free < this.maxConcurrent) this.free++;
+      if (this.onIdle !== undefined && this.free === this.maxConcurrent) this.onIdle();
+      return;
+    }
     while (this.head < this.queue.length) {
       const waiter = this.queue[this.head]!;
       this.queue[this.head] = undefined as unknown as Waiter;
@@ -112,6 +129,18 @@ export class Gate {
     }
     this.compact();
     if (this.free < this.maxConcurrent) this.free++;
+  }
+
+  /** Resolves once no permit is held and nobody waits. */
+  idle(): Promise<void> {
+    if (this.live === 0 && this.free === this.maxConcurrent) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.onIdle = () => {
+        if (this.live !== 0 || this.free !== this.maxConcurrent) return;
+        this.onIdle = undefined;
+        resolve();
+      };
+    });
   }
 
   /** Rejects every waiter (used by end()). */
@@ -160,7 +189,7 @@ export class Gate {
 
   /** Drops consumed entries once they dominate the array, keeping memory bounded. */
   private compact(): void {
-    if (this.head === this.queue.length) {
+    if (this.live === 0 || this.head === this.queue.length) {
       this.queue.length = 0;
       this.head = 0;
     } else if (this.head > 1024 && this.head * 2 > this.queue.length) {

@@ -85,9 +85,26 @@ export class FakePool extends EventEmitter implements PgPoolLike {
     return 0;
   }
 
-  connect(): Promise<PgClientLike> {
+  connect(): Promise<PgClientLike>;
+  connect(
+    callback: (err: Error | undefined, client: PgClientLike | undefined, done: () => void) => void,
+  ): void;
+  connect(
+    callback?: (err: Error | undefined, client: PgClientLike | undefined, done: () => void) => void,
+  ): Promise<PgClientLike> | undefined {
+    const result = this.connectPromise();
+    if (!callback) return result;
+    result.then(
+      (client) => callback(undefined, client, () => client.release()),
+      (err: Error) => callback(err, undefined, () => {}),
+    );
+    return undefined;
+  }
+
+  private connectPromise(): Promise<PgClientLike> {
     this.connects++;
-    if (this.connectError) return Promise.reject(this.connectError);
+    const connectError = this.connectError;
+    if (connectError) return Promise.reject(connectError);
     if (this.connectHangs) return new Promise(() => {});
     const client = this.idle.pop() ?? new FakeClient(this);
     this.checkedOut++;

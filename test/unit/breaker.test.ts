@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { EndpointBreaker } from '../../src/endpoint/breaker.js';
-import { AcquireTimeoutError } from '../../src/errors.js';
+import { AcquireTimeoutError, CircuitOpenError } from '../../src/errors.js';
 import type { BreakerState } from '../../src/telemetry/events.js';
 import { pgError, socketError } from '../support/fake-pool.js';
 
@@ -19,91 +19,128 @@ function setup(overrides: Partial<typeof options> = {}) {
   const breaker = new EndpointBreaker('primary', { ...options, ...overrides }, (s, p) =>
     changes.push([s, p]),
   );
-  const run = (outcome: () => Promise<unknown>) =>
-    breaker.run(null, outcome, undefined, undefined).catch((e: unknown) => e);
-  return { breaker, changes, run };
+  return { breaker, changes };
 }
 
 describe('EndpointBreaker', () => {
   beforeEach(() => vi.useFakeTimers());
   afterEach(() => vi.useRealTimers());
 
-  it('opens on health failures past the threshold once volume is reached', async () => {
-    const { breaker, changes, run } = setup();
-    for (let i = 0; i < 3; i++) await run(() => Promise.reject(socketError()));
+  it('opens on health failures past the threshold once volume is reached', () => {
+    const { breaker, changes } = setup();
+    for (let i = 0; i < 3; i++) breaker.recordFailure(socketError());
     expect(breaker.state).toBe('closed'); // below volumeThreshold
-    await run(() => Promise.reject(socketError()));
+    breaker.recordFailure(socketError());
     expect(breaker.state).toBe('open');
     expect(breaker.admits).toBe(false);
     expect(changes).toEqual([['open', 'closed']]);
     breaker.shutdown();
   });
 
-  it('does not count SQL errors, conflicts or statement timeouts', async () => {
-    const { breaker, run } = setup({ volumeThreshold: 1 });
+  it('weighs failures against successes in the window', () => {
+    const { breaker } = setup();
+    for (let i = 0; i < 6; i++) breaker.recordSuccess();
+    for (let i = 0; i < 6; i++) breaker.recordFailure(socketError());
+    expect(breaker.state).toBe('closed'); // 6 of 12 = 50%, not above
+    breaker.recordFailure(socketError());
+    expect(breaker.state).toBe('open'); // 7 of 13
+    breaker.shutdown();
+  });
+
+  it('forgets failures that slid out of the rolling window', async () => {
+    const { breaker } = setup();
+    for (let i = 0; i < 3; i++) breaker.recordFailure(socketError());
+    await vi.advanceTimersByTimeAsync(10_000);
+    breaker.recordFailure(socketError());
+    expect(breaker.state).toBe('closed'); // only 1 call in the window now
+    breaker.shutdown();
+  });
+
+  it('does not count SQL errors, conflicts or statement timeouts', () => {
+    const { breaker } = setup({ volumeThreshold: 1 });
     for (const code of ['23505', '42P01', '40001', '57014', '25006']) {
-      const err = await run(() => Promise.reject(pgError(code)));
-      expect((err as { code: string }).code).toBe(code); // reaches the caller unchanged
+      breaker.recordFailure(pgError(code));
     }
     expect(breaker.state).toBe('closed');
     breaker.shutdown();
   });
 
-  it('counts acquire timeouts recorded from outside run()', async () => {
+  it('counts acquire timeouts', () => {
     const { breaker } = setup({ volumeThreshold: 2 });
     breaker.recordFailure(new AcquireTimeoutError('primary', 10));
     breaker.recordFailure(new AcquireTimeoutError('primary', 10));
-    await vi.advanceTimersByTimeAsync(0);
+    expect(breaker.state).toBe('open');
+    breaker.shutdown();
+  });
+
+  it('opens on consecutive failures after a long run of successes', () => {
+    const { breaker } = setup({ consecutiveFailures: 3 });
+    for (let i = 0; i < 100; i++) breaker.recordSuccess();
+    breaker.recordFailure(socketError());
+    breaker.recordFailure(socketError());
+    // The server answered in between: the streak starts again.
+    breaker.recordSuccess();
+    breaker.recordFailure(socketError());
+    breaker.recordFailure(socketError());
+    expect(breaker.state).toBe('closed');
+    breaker.recordFailure(socketError());
     expect(breaker.state).toBe('open');
     breaker.shutdown();
   });
 
   it('half-opens after resetTimeout, admits one probe, closes on its success', async () => {
-    const { breaker, changes, run } = setup({ volumeThreshold: 1 });
-    await run(() => Promise.reject(socketError()));
+    const { breaker, changes } = setup({ volumeThreshold: 1 });
+    breaker.recordFailure(socketError());
     expect(breaker.state).toBe('open');
     await vi.advanceTimersByTimeAsync(1_000);
     expect(breaker.state).toBe('half-open');
     expect(breaker.admits).toBe(true);
-    let finishProbe: (v: unknown) => void = () => {};
-    const probe = run(() => new Promise((resolve) => (finishProbe = resolve)));
-    // While the probe is out, nobody else is admitted.
+    let finishProbe: (v: string) => void = () => {};
+    const probe = breaker.probe(() => new Promise<string>((resolve) => (finishProbe = resolve)));
+    // While the probe is out, nobody else is admitted; a second probe is refused.
     expect(breaker.admits).toBe(false);
+    await expect(breaker.probe(() => Promise.resolve('x'))).rejects.toBeInstanceOf(
+      CircuitOpenError,
+    );
     finishProbe('ok');
-    await probe;
+    await expect(probe).resolves.toBe('ok');
     expect(breaker.state).toBe('closed');
     expect(changes.map(([s]) => s)).toEqual(['open', 'half-open', 'closed']);
     breaker.shutdown();
   });
 
-  it('re-opens when the half-open probe fails', async () => {
-    const { breaker, run } = setup({ volumeThreshold: 1 });
-    await run(() => Promise.reject(socketError()));
+  it('a probe answered with a SQL error closes the circuit (the server is back)', async () => {
+    const { breaker } = setup({ volumeThreshold: 1 });
+    breaker.recordFailure(socketError());
     await vi.advanceTimersByTimeAsync(1_000);
-    await run(() => Promise.reject(socketError('ECONNRESET')));
-    expect(breaker.state).toBe('open');
-    breaker.shutdown();
-  });
-
-  it('opens on consecutive failures after a long run of successes', async () => {
-    const { breaker, run } = setup({ consecutiveFailures: 3 });
-    for (let i = 0; i < 100; i++) await run(() => Promise.resolve('ok'));
-    await run(() => Promise.reject(socketError()));
-    await run(() => Promise.reject(socketError()));
-    // A SQL error means the server answered: the streak starts again.
-    await run(() => Promise.reject(pgError('23505')));
-    await run(() => Promise.reject(socketError()));
-    await run(() => Promise.reject(socketError()));
+    await expect(breaker.probe(() => Promise.reject(pgError('23505')))).rejects.toMatchObject({
+      code: '23505',
+    });
     expect(breaker.state).toBe('closed');
-    await run(() => Promise.reject(socketError()));
-    expect(breaker.state).toBe('open');
     breaker.shutdown();
   });
 
-  it('enabled: false never opens', async () => {
-    const { breaker, run } = setup({ enabled: false, volumeThreshold: 1, consecutiveFailures: 1 });
-    for (let i = 0; i < 5; i++) await run(() => Promise.reject(socketError()));
+  it('re-opens when the half-open probe fails, and starts clean after closing', async () => {
+    const { breaker } = setup({ volumeThreshold: 2 });
+    breaker.recordFailure(socketError());
+    breaker.recordFailure(socketError());
+    await vi.advanceTimersByTimeAsync(1_000);
+    await breaker.probe(() => Promise.reject(socketError('ECONNRESET'))).catch(() => {});
+    expect(breaker.state).toBe('open');
+    await vi.advanceTimersByTimeAsync(1_000);
+    await breaker.probe(() => Promise.resolve(1));
+    expect(breaker.state).toBe('closed');
+    // The failures from before the outage were forgotten on close.
+    breaker.recordFailure(socketError());
+    expect(breaker.state).toBe('closed');
+    breaker.shutdown();
+  });
+
+  it('enabled: false never opens', () => {
+    const { breaker } = setup({ enabled: false, volumeThreshold: 1, consecutiveFailures: 1 });
+    for (let i = 0; i < 5; i++) breaker.recordFailure(socketError());
     expect(breaker.admits).toBe(true);
+    expect(breaker.isClosed).toBe(true);
     breaker.shutdown();
   });
 
@@ -115,9 +152,9 @@ describe('EndpointBreaker', () => {
     breaker.shutdown();
   });
 
-  it('shutdown leaves no timer behind', async () => {
-    const { breaker, run } = setup({ volumeThreshold: 1 });
-    await run(() => Promise.reject(socketError()));
+  it('shutdown leaves no timer behind', () => {
+    const { breaker } = setup({ volumeThreshold: 1 });
+    breaker.recordFailure(socketError());
     breaker.shutdown();
     expect(vi.getTimerCount()).toBe(0);
   });

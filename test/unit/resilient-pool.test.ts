@@ -104,9 +104,10 @@ describe('ResilientPool retries', () => {
   it('retries a write whose connection was refused (nothing was sent)', async () => {
     const primary = new FakePool('p');
     let refusals = 2;
-    const connect = primary.connect.bind(primary);
-    primary.connect = () =>
-      refusals-- > 0 ? Promise.reject(socketError('ECONNREFUSED')) : connect();
+    // The first two connection attempts are refused, then the server is back.
+    Object.defineProperty(primary, 'connectError', {
+      get: () => (refusals-- > 0 ? socketError('ECONNREFUSED') : undefined),
+    });
     const db = make({ primary });
     await expect(db.write('INSERT INTO t VALUES (1)')).resolves.toBeDefined();
     expect(primary.statements).toEqual(['INSERT INTO t VALUES (1)']);

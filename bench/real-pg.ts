@@ -1,0 +1,77 @@
+/**
+ * Cases 1 and 4, against a real PostgreSQL server.
+ *
+ * Case 1 wraps the very pool it compares against (`ownsPools: false`): raw `pool.query` and
+ * `ResilientPool.query` share the same connections and settings (max = concurrency).
+ *
+ * Case 4 sends `db.read()` to two replica pools on the same server, max 16 each, so the wrapped
+ * side has the same 32 connections as the raw pool it is compared with.
+ */
+import { ResilientPool } from '../src/index.js';
+import type { BenchPlan } from './config.js';
+import { type PairedResult, pairedRounds } from './paired.js';
+import type { BenchServer } from './server.js';
+
+const SQL = 'SELECT 1';
+
+export interface PgCaseResult extends PairedResult {
+  /** Connections open after the run, per side, to show the warm-up opened them all. */
+  connections: string;
+  note?: string;
+}
+
+export async function queryVsRaw(
+  server: BenchServer,
+  concurrency: number,
+  plan: BenchPlan,
+): Promise<PgCaseResult> {
+  const pool = server.createPool({ max: concurrency });
+  const db = new ResilientPool({ primary: pool, logger: false, ownsPools: false });
+  try {
+    const result = await pairedRounds(
+      'query',
+      concurrency,
+      () => pool.query(SQL),
+      () => db.query(SQL),
+      plan,
+    );
+    return { ...result, connections: `${pool.totalCount} of max ${concurrency}` };
+  } finally {
+    await db.end();
+    await pool.end();
+  }
+}
+
+export async function readVsRaw(
+  server: BenchServer,
+  concurrency: number,
+  plan: BenchPlan,
+): Promise<PgCaseResult> {
+  const perReplica = Math.max(1, Math.floor(concurrency / 2));
+  const raw = server.createPool({ max: concurrency });
+  const db = new ResilientPool({
+    primary: server.createPool({ max: 1 }),
+    replicas: [server.createPool({ max: perReplica }), server.createPool({ max: perReplica })],
+    logger: false,
+  });
+  try {
+    const result = await pairedRounds(
+      'read (2 replicas)',
+      concurrency,
+      () => raw.query(SQL),
+      () => db.read(SQL),
+      plan,
+    );
+    const endpoints = db.stats().endpoints;
+    const calls = endpoints.map((e) => `${e.name}=${e.calls}`).join(' ');
+    const conns = endpoints.map((e) => `${e.name}=${e.total}`).join(' ');
+    return {
+      ...result,
+      connections: `raw=${raw.totalCount} | ${conns}`,
+      note: `wrapped calls per endpoint: ${calls}`,
+    };
+  } finally {
+    await db.end();
+    await raw.end();
+  }
+}

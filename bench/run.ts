@@ -1,0 +1,279 @@
+/**
+ * `npm run bench [-- --quick] [-- --json]`: what the wrapper costs, as ratios against raw
+ * pg.Pool measured in the same run (DESIGN.md, "Rules that keep it fast").
+ *
+ *   1. real PostgreSQL, `SELECT 1`: ResilientPool.query vs pg.Pool.query, concurrency 1 and 32
+ *   2. in-process (FakePool, no I/O): ns per call the wrapper adds, concurrency 1 and 32
+ *   3. refusals: ns per call for an open circuit and for a full queue
+ *   4. real PostgreSQL: db.read over two replica pools vs pg.Pool.query, concurrency 32
+ *
+ * Timings are reported, never asserted: the exit code is 0 unless the bench itself breaks.
+ */
+import os from 'node:os';
+import { parsePlan } from './config.js';
+import { fingerprint } from './fingerprint.js';
+import { fakeOverhead, type OverheadResult } from './overhead.js';
+import { type PgCaseResult, queryVsRaw, readVsRaw } from './real-pg.js';
+import { circuitOpenCost, queueFullCost, type RejectionResult, references } from './rejection.js';
+import { type BenchServer, openServer } from './server.js';
+import { fmtInt, fmtNs, fmtRatio, round } from './stats.js';
+import { note, printTable } from './table.js';
+
+const plan = parsePlan(process.argv.slice(2));
+const started = performance.now();
+
+console.log(
+  `resilient-pool bench (${plan.quick ? 'quick' : 'full'}): node ${process.version}, ` +
+    `${os.cpus().length} cpus, ${os.cpus()[0]?.model ?? 'unknown cpu'}`,
+);
+
+const source = fingerprint(new URL('../src/', import.meta.url));
+console.log(`src: ${source.hash} (${source.files} files, last changed ${source.newest})`);
+
+let server: BenchServer | undefined;
+let serverProblem: string | undefined;
+try {
+  server = await openServer();
+  const probe = server.createPool({ max: 1 });
+  try {
+    await probe.query('SELECT 1');
+  } finally {
+    await probe.end();
+  }
+  console.log(
+    `server: ${server.label} (${server.source === 'embedded' ? 'embedded PostgreSQL via startLocalCluster' : 'DATABASE_URL'})`,
+  );
+} catch (err) {
+  serverProblem = (err as Error).message ?? String(err);
+  console.log(`server: none; real-server cases skipped (${serverProblem})`);
+  // A server that started but does not answer is stopped now, not used.
+  await server?.stop().catch(() => {});
+  server = undefined;
+}
+
+const pgResults: PgCaseResult[] = [];
+let readResult: PgCaseResult | undefined;
+const failures: string[] = [];
+const overhead: OverheadResult[] = [];
+const rejections: RejectionResult[] = [];
+let strayErrors = 0;
+const notes: string[] = [];
+
+try {
+  // ---- 1. real server, query vs raw ---------------------------------------------------------
+  if (server !== undefined) {
+    const srv = server;
+    for (const concurrency of [1, 32]) {
+      const result = await attempt(`case 1 (c=${concurrency})`, () =>
+        queryVsRaw(srv, concurrency, plan),
+      );
+      if (result !== undefined) pgResults.push(result);
+    }
+    printPgTable(
+      `1. Real PostgreSQL, SELECT 1: ResilientPool.query vs pg.Pool.query (${plan.pgRounds} alternating round pairs of ${plan.pgRoundMs} ms, same pool, max = concurrency)`,
+      pgResults,
+    );
+  }
+
+  // ---- 2. in-process overhead ---------------------------------------------------------------
+  for (const concurrency of [1, 32]) {
+    const result = await attempt(`case 2 (c=${concurrency})`, () =>
+      fakeOverhead(concurrency, plan),
+    );
+    if (result !== undefined) overhead.push(result);
+  }
+  printTable(
+    `2. In-process, FakePool (no I/O): ResilientPool.query vs connect()+query()+release() (${plan.cpuRounds} round pairs of ${fmtInt(plan.cpuCalls)} calls)`,
+    [
+      'concurrency',
+      'raw ns/call',
+      'wrapped ns/call',
+      'overhead ns',
+      'pair-median overhead',
+      'ratio',
+      'pair-median ratio',
+    ],
+    overhead.map((o) => [
+      String(o.concurrency),
+      fmtNs(o.rawMedianNs),
+      fmtNs(o.wrappedMedianNs),
+      fmtNs(o.overheadNs),
+      fmtNs(o.medianPairOverheadNs),
+      fmtRatio(o.ratio),
+      fmtRatio(o.medianPairRatio),
+    ]),
+  );
+
+  // ---- 3. refusals --------------------------------------------------------------------------
+  for (const [label, measure] of [
+    ['case 3 (circuit open)', () => circuitOpenCost(plan)],
+    ['case 3 (queue full)', () => queueFullCost(plan)],
+  ] as const) {
+    const result = await attempt(label, measure);
+    if (result !== undefined) rejections.push(result);
+  }
+  rejections.push(...((await attempt('case 3 (references)', () => references(plan))) ?? []));
+  printTable(
+    `3. Refusal cost, sequential, caught by the caller (${plan.rejectRounds} rounds of ${fmtInt(plan.rejectCalls)} calls)`,
+    ['refusal', 'median ns/call', 'min ns/call', 'check'],
+    rejections.map((r) => [r.kind, fmtNs(r.medianNs), fmtNs(r.minNs), r.check]),
+    true,
+  );
+
+  // ---- 4. real server, read routing ---------------------------------------------------------
+  if (server !== undefined) {
+    const srv = server;
+    readResult = await attempt('case 4', () => readVsRaw(srv, 32, plan));
+    printPgTable(
+      `4. Real PostgreSQL, SELECT 1: db.read over 2 replica pools (max 16 each) vs pg.Pool.query (max 32), concurrency 32`,
+      readResult === undefined ? [] : [readResult],
+    );
+  }
+} finally {
+  // Counted before the server stops: pg-pool's end() resolves before its sockets have closed,
+  // so a fast shutdown right after it may still send those connections a 57P01.
+  strayErrors = server?.stray.count ?? 0;
+  try {
+    await server?.stop();
+  } catch (err) {
+    failures.push(`stopping the server: ${(err as Error).message}`);
+  }
+}
+
+// ---- summary ----------------------------------------------------------------------------------
+console.log('\nSummary (wrapped / raw; 1.000 = no cost)');
+for (const r of pgResults) {
+  console.log(pgSummary('query', r));
+}
+if (readResult !== undefined) {
+  console.log(pgSummary('read ', readResult));
+}
+for (const o of overhead) {
+  console.log(
+    `  in-proc   query   c=${String(o.concurrency).padEnd(2)}  ratio ${fmtRatio(o.ratio)}  overhead ${fmtNs(o.overheadNs)} ns/call (pair median ${fmtNs(o.medianPairOverheadNs)} ns)`,
+  );
+}
+for (const r of rejections.filter((x) => !x.kind.startsWith('ref:'))) {
+  console.log(`  refusal   ${r.kind.padEnd(13)} ${fmtNs(r.medianNs)} ns/call`);
+}
+if (serverProblem !== undefined) console.log(`  real-server cases skipped: ${serverProblem}`);
+if (strayErrors > 0) {
+  console.log(
+    `  WARNING: ${strayErrors} connection error(s) outside queries (server died or restarted?): ${server?.stray.first}`,
+  );
+}
+for (const n of notes) console.log(`  note: ${n}`);
+for (const f of failures) console.log(`  FAILED ${f}`);
+const totalS = (performance.now() - started) / 1000;
+console.log(`  total time ${totalS.toFixed(1)} s`);
+
+if (plan.json) {
+  const summary = {
+    mode: plan.quick ? 'quick' : 'full',
+    node: process.version,
+    src: source,
+    cpus: os.cpus().length,
+    server: server === undefined ? null : { address: server.label, source: server.source },
+    serverProblem: serverProblem ?? null,
+    strayConnectionErrors: strayErrors,
+    realQuery: pgResults.map(jsonPg),
+    realRead: readResult === undefined ? null : jsonPg(readResult),
+    inProcess: overhead.map((o) => ({
+      concurrency: o.concurrency,
+      calls: o.calls,
+      rounds: o.rounds,
+      rawNsPerCall: round(o.rawMedianNs, 1),
+      wrappedNsPerCall: round(o.wrappedMedianNs, 1),
+      overheadNsPerCall: round(o.overheadNs, 1),
+      medianPairOverheadNs: round(o.medianPairOverheadNs, 1),
+      ratio: round(o.ratio),
+      medianPairRatio: round(o.medianPairRatio),
+    })),
+    refusals: rejections.map((r) => ({
+      kind: r.kind,
+      medianNsPerCall: round(r.medianNs, 1),
+      minNsPerCall: round(r.minNs, 1),
+      calls: r.calls,
+      rounds: r.rounds,
+      check: r.check,
+    })),
+    notes,
+    failures,
+    totalSeconds: round(totalS, 1),
+  };
+  console.log(`\n${JSON.stringify(summary, null, 2)}`);
+}
+
+// A refused call in case 3 leaves the pool's own acquire timer armed (the hung connect of the
+// permit holder); nothing else is pending, so exit now rather than wait for it.
+process.exit(0);
+
+function printPgTable(title: string, results: readonly PgCaseResult[]): void {
+  printTable(
+    title,
+    [
+      'case',
+      'conc',
+      'raw ops/s',
+      'wrapped ops/s',
+      'ratio',
+      'pair-median ratio',
+      'pair range',
+      'node CPU µs/op raw/wrapped',
+      'errors',
+      'connections',
+    ],
+    results.map((r) => [
+      r.case,
+      String(r.concurrency),
+      fmtInt(r.rawMedian),
+      fmtInt(r.wrappedMedian),
+      fmtRatio(r.ratioOfMedians),
+      fmtRatio(r.medianPairRatio),
+      `${fmtRatio(r.minPairRatio)}-${fmtRatio(r.maxPairRatio)}`,
+      `${r.rawCpuUsPerOp.toFixed(1)}/${r.wrappedCpuUsPerOp.toFixed(1)}`,
+      `${r.rawErrors}/${r.wrappedErrors}`,
+      r.connections,
+    ]),
+    true,
+  );
+  for (const r of results) {
+    note(`${r.case} c=${r.concurrency} pair ratios: ${r.pairRatios.map(fmtRatio).join(' ')}`);
+    if (r.note !== undefined) note(r.note);
+    if (r.firstError !== undefined) note(`first error: ${r.firstError}`);
+  }
+}
+
+/** Runs one case; a case that fails is reported and the others still run. */
+async function attempt<T>(label: string, run: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await run();
+  } catch (err) {
+    failures.push(`${label}: ${(err as Error).message ?? String(err)}`);
+    console.log(`\n${label} FAILED: ${(err as Error).message ?? String(err)}`);
+    return undefined;
+  }
+}
+
+function pgSummary(kind: string, r: PgCaseResult): string {
+  const pairs = `median of pair ratios ${fmtRatio(r.medianPairRatio)}, range ${fmtRatio(r.minPairRatio)}-${fmtRatio(r.maxPairRatio)}`;
+  const cpu = `node CPU ${r.rawCpuUsPerOp.toFixed(1)} -> ${r.wrappedCpuUsPerOp.toFixed(1)} µs/op`;
+  return `  real pg   ${kind}   c=${String(r.concurrency).padEnd(2)}  ratio ${fmtRatio(r.ratioOfMedians)}  (${pairs}; ${cpu})`;
+}
+
+function jsonPg(r: PgCaseResult) {
+  return {
+    case: r.case,
+    concurrency: r.concurrency,
+    rounds: r.rounds,
+    roundMs: r.roundMs,
+    rawOpsPerSec: round(r.rawMedian, 0),
+    wrappedOpsPerSec: round(r.wrappedMedian, 0),
+    ratio: round(r.ratioOfMedians),
+    medianPairRatio: round(r.medianPairRatio),
+    pairRatios: r.pairRatios.map((x) => round(x)),
+    cpuUsPerOp: { raw: round(r.rawCpuUsPerOp, 2), wrapped: round(r.wrappedCpuUsPerOp, 2) },
+    errors: { raw: r.rawErrors, wrapped: r.wrappedErrors },
+    connections: r.connections,
+  };
+}

@@ -1,0 +1,27 @@
+/** Plain-text tables: the first column (and with `leftLast` the last) left-aligned, others right. */
+
+export function printTable(
+  title: string,
+  header: readonly string[],
+  rows: readonly string[][],
+  leftLast = false,
+): void {
+  const last = header.length - 1;
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((c, i) =>
+        i === 0 || (leftLast && i === last) ? c.padEnd(widths[i]!) : c.padStart(widths[i]!),
+      )
+      .join('  ')
+      .trimEnd();
+  console.log(`\n${title}`);
+  console.log(line(header));
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const row of rows) console.log(line(row));
+  if (rows.length === 0) console.log('(no results: see FAILED in the summary)');
+}
+
+export function note(text: string): void {
+  console.log(`  ${text}`);
+}
