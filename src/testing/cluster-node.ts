@@ -8,8 +8,12 @@ export const HOST = '127.0.0.1';
 export interface ClusterNode {
   /** `primary`, `replica-1`, `replica-2`, ... */
   readonly name: string;
-  /** The role the node was started in. */
-  readonly role: 'primary' | 'replica';
+  /**
+   * The node's current role. `promote()` turns a replica into the primary and the old primary
+   * into a 'former-primary', which stays down: it cannot rejoin without pg_rewind, which the
+   * embedded binaries do not ship, and starting it would make two writable primaries.
+   */
+  readonly role: NodeRole;
   /** Always `127.0.0.1`: nodes listen on loopback only. */
   readonly host: string;
   /** Fixed for the life of the cluster, so `start()` after `kill()` comes back where it was. */
@@ -44,20 +48,17 @@ export interface ClusterNode {
   isRunning(): boolean;
 }
 
+export type NodeRole = 'primary' | 'replica' | 'former-primary';
+
 /** A node of the local cluster: a {@link PostgresProcess} plus how to connect to it. */
 export class LocalClusterNode implements ClusterNode {
   readonly host = HOST;
   readonly #server: PostgresProcess;
   readonly #password: string;
   readonly #pools: Set<pg.Pool>;
-  readonly #role: 'primary' | 'replica';
+  #role: NodeRole;
 
-  constructor(
-    server: PostgresProcess,
-    role: 'primary' | 'replica',
-    password: string,
-    pools: Set<pg.Pool>,
-  ) {
+  constructor(server: PostgresProcess, role: NodeRole, password: string, pools: Set<pg.Pool>) {
     this.#server = server;
     this.#role = role;
     // Private, so that logging or inspecting a node does not print the password.
@@ -69,8 +70,21 @@ export class LocalClusterNode implements ClusterNode {
     return this.#server.name;
   }
 
-  get role(): 'primary' | 'replica' {
+  get role(): NodeRole {
     return this.#role;
+  }
+
+  /** Changes the role after a promotion (cluster-internal). */
+  setRole(role: NodeRole): void {
+    this.#role = role;
+  }
+
+  /** The primary_conninfo a standby uses to stream from this node. */
+  streamingConninfo(applicationName: string): string {
+    return (
+      `host=${HOST} port=${this.port} user=postgres password=${this.#password} ` +
+      `application_name=${applicationName}`
+    );
   }
 
   get port(): number {
@@ -119,6 +133,14 @@ export class LocalClusterNode implements ClusterNode {
   }
 
   start(): Promise<void> {
+    if (this.#role === 'former-primary') {
+      return Promise.reject(
+        new Error(
+          `${this.name} was the primary before a promotion; it cannot rejoin without pg_rewind, ` +
+            'and starting it would make a second writable primary',
+        ),
+      );
+    }
     return this.#server.start();
   }
 

@@ -22,6 +22,7 @@ import {
   writeBaseConf,
 } from './init-primary.js';
 import { ClusterStartError, LogTail, PostgresProcess } from './postgres-process.js';
+import { followNewPrimary, promoteStandby } from './promote.js';
 import { waitForReplay } from './replication.js';
 
 export type { ClusterNode } from './cluster-node.js';
@@ -40,6 +41,15 @@ export interface LocalCluster {
    * @param timeoutMs @default 10_000
    */
   waitForReplication(timeoutMs?: number): Promise<void>;
+  /**
+   * A real failover: the primary is killed if it still runs (two writable primaries must never
+   * coexist), replica `replicaIndex` (0-based, into `replicas`) is promoted with `pg_promote()`,
+   * and the other running replicas are re-pointed at it (`primary_conninfo` + reload) and follow
+   * its new timeline. Afterwards `primary` is the promoted node, `replicas` the others, and the
+   * old primary is a 'former-primary' that stays down. Resolves with the new primary once it
+   * accepts writes.
+   */
+  promote(replicaIndex: number): Promise<ClusterNode>;
   /**
    * Stops every node (SIGKILL where a fast shutdown takes more than a few seconds), ends the
    * pools made by `createPool()` and removes all files. Calling it again returns the same promise.
@@ -65,8 +75,6 @@ async function endPools(pools: Iterable<pg.Pool>): Promise<void> {
 }
 
 class Cluster implements LocalCluster {
-  readonly primary: LocalClusterNode;
-  readonly replicas: readonly LocalClusterNode[];
   readonly nodes: readonly LocalClusterNode[];
   readonly #servers: readonly PostgresProcess[];
   readonly #pools: Set<pg.Pool>;
@@ -79,12 +87,39 @@ class Cluster implements LocalCluster {
     pools: Set<pg.Pool>,
     removeFiles: () => Promise<void>,
   ) {
-    this.primary = nodes[0]!;
-    this.replicas = nodes.slice(1);
     this.nodes = nodes;
     this.#servers = servers;
     this.#pools = pools;
     this.#removeFiles = removeFiles;
+  }
+
+  get primary(): LocalClusterNode {
+    return this.nodes.find((n) => n.role === 'primary')!;
+  }
+
+  get replicas(): readonly LocalClusterNode[] {
+    return this.nodes.filter((n) => n.role === 'replica');
+  }
+
+  async promote(replicaIndex: number): Promise<ClusterNode> {
+    const candidate = this.replicas[replicaIndex];
+    if (candidate === undefined) {
+      throw new RangeError(
+        `promote: no replica at index ${replicaIndex} (there are ${this.replicas.length})`,
+      );
+    }
+    if (!candidate.isRunning()) throw new Error(`promote: ${candidate.name} is not running`);
+    const old = this.primary;
+    if (old.isRunning()) await old.kill();
+    await promoteStandby(candidate.connection);
+    old.setRole('former-primary');
+    candidate.setRole('primary');
+    await Promise.all(
+      this.replicas
+        .filter((r) => r.isRunning())
+        .map((r) => followNewPrimary(r.connection, candidate.streamingConninfo(r.name))),
+    );
+    return candidate;
   }
 
   async waitForReplication(timeoutMs = DEFAULT_REPLICATION_TIMEOUT_MS): Promise<void> {
@@ -113,9 +148,10 @@ class Cluster implements LocalCluster {
     await endPools(this.#pools);
     // Standbys first: a primary's fast shutdown waits for its WAL senders to hand the last WAL
     // to every connected standby, which takes up to wal_sender_timeout if one does not answer.
-    const [primary, ...replicas] = this.#servers;
-    await Promise.all(replicas.map((s) => s.stop(CLUSTER_STOP_TIMEOUT_MS)));
-    await primary?.stop(CLUSTER_STOP_TIMEOUT_MS);
+    const primaryIndex = this.nodes.indexOf(this.primary);
+    const standbys = this.#servers.filter((_, i) => i !== primaryIndex);
+    await Promise.all(standbys.map((s) => s.stop(CLUSTER_STOP_TIMEOUT_MS)));
+    await this.#servers[primaryIndex]?.stop(CLUSTER_STOP_TIMEOUT_MS);
     await this.#removeFiles();
   }
 }

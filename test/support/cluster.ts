@@ -129,6 +129,12 @@ function externalCluster(primaryUrl: string, replicas: readonly string[]): Local
     primary,
     replicas: replicaNodes,
     nodes: [primary, ...replicaNodes],
+    promote: () =>
+      Promise.reject(
+        new Error(
+          'promote() needs the local cluster, but DATABASE_URL is set; unset DATABASE_URL to run this',
+        ),
+      ),
     waitForReplication: (timeoutMs = 10_000) =>
       waitForReplay(target(primary), replicaNodes.map(target), timeoutMs),
     // The servers are not ours to stop; only the pools we opened are closed.
