@@ -220,6 +220,9 @@ export const DEFAULTS = {
 /** pg's own default pool size, used when a pool does not expose `options.max`. */
 const PG_DEFAULT_MAX = 10;
 
+/** Node's timers fire after 1 ms for any delay above this (2^31 - 1 ms, about 24.8 days). */
+const MAX_TIMER_MS = 2_147_483_647;
+
 type Check = (value: unknown) => string | undefined;
 
 const isInt =
@@ -248,19 +251,19 @@ const SCHEMAS: Record<'breaker' | 'retry' | 'queue' | 'routing', Record<string, 
     errorThresholdPercentage: isNumber(0, 100),
     volumeThreshold: isInt(0),
     consecutiveFailures: isInt(0),
-    resetTimeout: isInt(1),
-    rollingCountTimeout: isInt(1),
+    resetTimeout: isInt(1, MAX_TIMER_MS),
+    rollingCountTimeout: isInt(1, MAX_TIMER_MS),
     rollingCountBuckets: isInt(1),
   },
   retry: {
     retries: isInt(0, 100),
-    minTimeout: isNumber(0),
-    maxTimeout: isNumber(0),
+    minTimeout: isNumber(0, MAX_TIMER_MS),
+    maxTimeout: isNumber(0, MAX_TIMER_MS),
     factor: isNumber(1),
     budgetPercent: isNumber(0, 100),
     budgetMinRetries: isInt(0),
   },
-  queue: { maxWaiting: isInt(0), acquireTimeout: isInt(1) },
+  queue: { maxWaiting: isInt(0), acquireTimeout: isInt(1, MAX_TIMER_MS) },
   routing: {
     balancer: isOneOf('round-robin', 'random', 'least-busy', 'weighted'),
     queryRouting: isOneOf('primary', 'auto'),
@@ -306,17 +309,20 @@ function checkGroup(
     return {};
   }
   const schema = SCHEMAS[group];
+  const given: Record<string, unknown> = {};
   for (const [key, v] of Object.entries(value)) {
     const check = schema[key];
     if (!check) {
       problems.push(`${group}.${key}: unknown option (known: ${Object.keys(schema).join(', ')})`);
       continue;
     }
+    // An option given as undefined keeps its default, as if it were left out.
     if (v === undefined) continue;
     const problem = check(v);
     if (problem) problems.push(`${group}.${key}: ${problem}, got ${describe(v)}`);
+    else given[key] = v;
   }
-  return value;
+  return given;
 }
 
 function describe(v: unknown): string {

@@ -4,6 +4,14 @@
  * the 'error' event).
  */
 import pRetry from 'p-retry';
+import {
+  CONNECT_KEYS,
+  callOptionsError,
+  END_KEYS,
+  READ_KEYS,
+  TRANSACTION_KEYS,
+  WRITE_KEYS,
+} from './call-options.js';
 import { classify } from './classify.js';
 import { describeError, Endpoint, type QueryText } from './endpoint/endpoint.js';
 import { backoffDelay, mayRetryStatement, RetryBudget, sleep } from './endpoint/retry.js';
@@ -17,6 +25,7 @@ import { type EventName, type ResilientPoolEvents, SafeEmitter } from './telemet
 import { createLogger, type LoggerLike } from './telemetry/logger.js';
 import { type PoolStats, snapshotStats } from './telemetry/stats.js';
 import { runTransaction, type TransactionOptions } from './transaction.js';
+import { withTimeout } from './util/with-timeout.js';
 
 /** Options every call takes. */
 export interface CallOptions {
@@ -77,6 +86,8 @@ interface FailedCall {
   idempotent: boolean;
   tried: Set<Endpoint>;
   last: Endpoint;
+  /** Set when a replica refused a write (25006): the next attempt goes to the primary at once. */
+  rerouted?: boolean;
 }
 
 export class ResilientPool extends SafeEmitter {
@@ -172,6 +183,9 @@ export class ResilientPool extends SafeEmitter {
     values?: Values,
     options?: ReadOptions,
   ): Promise<QueryResultLike<R>> {
+    const invalid =
+      options === undefined ? undefined : callOptionsError('read', options, READ_KEYS);
+    if (invalid) return Promise.reject(invalid);
     return this.run(READ, text, values, options?.signal, options?.idempotent ?? true) as Promise<
       QueryResultLike<R>
     >;
@@ -183,6 +197,9 @@ export class ResilientPool extends SafeEmitter {
     values?: Values,
     options?: WriteOptions,
   ): Promise<QueryResultLike<R>> {
+    const invalid =
+      options === undefined ? undefined : callOptionsError('write', options, WRITE_KEYS);
+    if (invalid) return Promise.reject(invalid);
     return this.run(WRITE, text, values, options?.signal, options?.idempotent ?? false) as Promise<
       QueryResultLike<R>
     >;
@@ -209,6 +226,8 @@ export class ResilientPool extends SafeEmitter {
       );
       return undefined;
     }
+    const invalid = callOptionsError('connect', optionsOrCallback, CONNECT_KEYS);
+    if (invalid) return Promise.reject(invalid);
     const role = optionsOrCallback?.role === 'read' ? READ : WRITE;
     return this.run(
       role,
@@ -227,6 +246,8 @@ export class ResilientPool extends SafeEmitter {
     fn: (tx: PgClientLike) => Promise<T>,
     options: TransactionOptions = {},
   ): Promise<T> {
+    const invalid = callOptionsError('transaction', options, TRANSACTION_KEYS);
+    if (invalid) return Promise.reject(invalid);
     return runTransaction(this, fn, options);
   }
 
@@ -254,9 +275,24 @@ export class ResilientPool extends SafeEmitter {
    * Refuses new calls with PoolClosedError, waits for in-flight calls up to `timeout`, then ends
    * the wrapped pools (unless `ownsPools: false`) and clears every timer so the process can exit.
    */
-  end(options: EndOptions = {}): Promise<void> {
+  end(options?: EndOptions): Promise<void>;
+  /** pg.Pool's callback form. */
+  end(callback: (err?: Error) => void): void;
+  end(optionsOrCallback?: EndOptions | ((err?: Error) => void)): Promise<void> | undefined {
+    const options = typeof optionsOrCallback === 'function' ? {} : (optionsOrCallback ?? {});
+    const invalid = callOptionsError('end', options, END_KEYS);
+    if (invalid) {
+      if (typeof optionsOrCallback === 'function') optionsOrCallback(invalid);
+      return typeof optionsOrCallback === 'function' ? undefined : Promise.reject(invalid);
+    }
     this.closing ??= this.shutdown(options.timeout ?? 10_000);
-    return this.closing;
+    if (typeof optionsOrCallback !== 'function') return this.closing;
+    const callback = optionsOrCallback;
+    this.closing.then(
+      () => callback(),
+      (err: Error) => callback(err),
+    );
+    return undefined;
   }
 
   override on<E extends EventName>(
@@ -295,6 +331,7 @@ export class ResilientPool extends SafeEmitter {
     idempotent: boolean,
   ): Promise<QueryResultLike | PgClientLike> {
     if (this.ending) return Promise.reject(new PoolClosedError());
+    if (signal?.aborted) return Promise.reject(new AbortedError(undefined, signal.reason));
     this.budget.recordCall();
     const endpoint = role === READ ? this.router.forRead(null) : this.router.primary;
     if (endpoint === undefined) return Promise.reject(this.noHealthyEndpoint(role, undefined));
@@ -331,9 +368,11 @@ export class ResilientPool extends SafeEmitter {
   ): Promise<QueryResultLike | PgClientLike> {
     const { retry } = this.options;
     if (!this.mayRetry(first, call)) return Promise.reject(first);
+    let lastError: unknown = first;
     this.retrying++;
     return pRetry(
-      (attempt: number) => (attempt === 1 ? Promise.reject(first) : this.attemptAgain(call)),
+      (attempt: number) =>
+        attempt === 1 ? Promise.reject(first) : this.attemptAgain(call, lastError),
       {
         retries: retry.retries,
         // Delays are ours (full jitter, abortable): p-retry's own would be 0.
@@ -342,6 +381,7 @@ export class ResilientPool extends SafeEmitter {
         factor: 1,
         randomize: false,
         shouldRetry: async ({ error, attemptNumber }) => {
+          lastError = error;
           if (!this.mayRetry(error, call)) return false;
           if (!this.budget.tryWithdraw()) {
             this.logger.warn(
@@ -351,7 +391,9 @@ export class ResilientPool extends SafeEmitter {
             return false;
           }
           // Moving to another endpoint needs no pause; trying the same one again does.
-          const moving = call.role === READ && this.router.hasReadAlternative(call.tried);
+          const moving =
+            call.rerouted || (call.role === READ && this.router.hasReadAlternative(call.tried));
+          call.rerouted = false;
           const delayMs = moving ? 0 : backoffDelay(attemptNumber, retry);
           call.last.counters.retries++;
           this.emitSafely('retry', {
@@ -365,16 +407,9 @@ export class ResilientPool extends SafeEmitter {
           return true;
         },
       },
-    )
-      .catch((err: unknown) => {
-        if (call.signal?.aborted && classify(err) !== 'aborted') {
-          throw new AbortedError(call.last.name, call.signal.reason);
-        }
-        throw err;
-      })
-      .finally(() => {
-        if (--this.retrying === 0) this.retriesSettled?.();
-      });
+    ).finally(() => {
+      if (--this.retrying === 0) this.retriesSettled?.();
+    });
   }
 
   private mayRetry(err: unknown, call: FailedCall): boolean {
@@ -383,7 +418,10 @@ export class ResilientPool extends SafeEmitter {
       // A replica refused a write (25006): the statement belongs on the primary. From the
       // primary itself it means a demoted primary, which retrying here cannot fix.
       if (call.last.role === 'primary') return false;
+      // The statement is now known to write: from here on it is re-sent only if nothing was sent.
       call.role = WRITE;
+      call.idempotent = false;
+      call.rerouted = true;
       return true;
     }
     if (errorClass === 'unavailable') {
@@ -399,9 +437,12 @@ export class ResilientPool extends SafeEmitter {
     return mayRetryStatement(err, call.idempotent);
   }
 
-  private attemptAgain(call: FailedCall): Promise<QueryResultLike | PgClientLike> {
+  private attemptAgain(
+    call: FailedCall,
+    lastError: unknown,
+  ): Promise<QueryResultLike | PgClientLike> {
     const endpoint = call.role === READ ? this.router.forRead(call.tried) : this.router.primary;
-    if (endpoint === undefined) return Promise.reject(this.noHealthyEndpoint(call.role, undefined));
+    if (endpoint === undefined) return Promise.reject(this.noHealthyEndpoint(call.role, lastError));
     call.tried.add(endpoint);
     call.last = endpoint;
     return call.text === null
@@ -435,7 +476,7 @@ export class ResilientPool extends SafeEmitter {
         { endpoint: endpoint.name, err: describeError(err) },
         'resilient-pool: idle client error (the client was removed from the pool)',
       );
-      if (this.listenerCount('error') > 0) {
+      if (!this.ended && this.listenerCount('error') > 0) {
         const tagged = err as Error & { endpoint?: string };
         tagged.endpoint = endpoint.name;
         this.emitSafely('error', tagged);
@@ -446,6 +487,7 @@ export class ResilientPool extends SafeEmitter {
   }
 
   private async shutdown(timeoutMs: number): Promise<void> {
+    const startedAt = Date.now();
     this.ending = true;
     clearInterval(this.housekeeping);
     for (const endpoint of this.endpoints) endpoint.close();
@@ -464,7 +506,12 @@ export class ResilientPool extends SafeEmitter {
     }
     for (const endpoint of this.endpoints) endpoint.shutdown();
     if (this.options.ownsPools) {
-      const results = await Promise.allSettled(this.endpoints.map((e) => e.pool.end()));
+      // pg's end() waits for every checked-out client; a client leaked by the application would
+      // hold it forever, so it is given what is left of the timeout.
+      const remaining = Math.max(1_000, timeoutMs - (Date.now() - startedAt));
+      const results = await Promise.allSettled(
+        this.endpoints.map((e) => withTimeout(e.pool.end(), remaining, e.name)),
+      );
       for (const [i, r] of results.entries()) {
         if (r.status === 'rejected') {
           this.logger.warn(

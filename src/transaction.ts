@@ -3,6 +3,7 @@
  * pool inside a failed transaction: it is rolled back, or destroyed if rollback fails.
  */
 import { classify } from './classify.js';
+import { endpointOf } from './endpoint/endpoint.js';
 import { TransactionOutcomeUnknownError } from './errors.js';
 import type { PgClientLike } from './pg-like.js';
 
@@ -75,9 +76,16 @@ export async function runTransaction<T>(
     client.release(err as Error);
     // The COMMIT may or may not have been applied if the connection went away while it was in
     // flight; saying so is the only honest answer (the caller must check).
+    // A client-side query_timeout is as uncertain as a lost connection: the server may have
+    // committed and not answered yet. A server-side cancel (57014) means it did not commit.
     const errorClass = classify(err);
-    if (errorClass === 'connection' || errorClass === 'outcome-unknown') {
-      throw new TransactionOutcomeUnknownError(undefined, err);
+    const serverCancelled = (err as { code?: unknown }).code === '57014';
+    if (
+      errorClass === 'connection' ||
+      errorClass === 'outcome-unknown' ||
+      (errorClass === 'timeout' && !serverCancelled)
+    ) {
+      throw new TransactionOutcomeUnknownError(endpointOf(client), err);
     }
     throw err;
   }

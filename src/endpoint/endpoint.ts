@@ -103,7 +103,7 @@ export class Endpoint implements BalancerTarget {
 
   /** Whether a new call could be admitted now (circuit admits, queue not full, not closed). */
   isUsable(): boolean {
-    return !this.closed && this.breaker.admits && this.gate.waiting < this.gate.maxWaiting;
+    return !this.closed && this.breaker.admits && this.gate.canAdmit;
   }
 
   get breakerState(): BreakerState {
@@ -140,10 +140,11 @@ export class Endpoint implements BalancerTarget {
     values: readonly unknown[] | undefined,
     signal: AbortSignal | undefined,
   ): Promise<QueryResultLike> {
-    if (admitted === true) return this.queryWithPermit(text, values);
+    if (admitted === true) return this.queryWithPermit(text, values, this.acquireTimeout);
     if (admitted !== false) return Promise.reject(admitted);
+    const queuedAt = Date.now();
     return this.gate.acquire(signal).then(
-      () => this.queryWithPermit(text, values),
+      () => this.queryWithPermit(text, values, this.remainingAcquireTime(queuedAt)),
       (err: unknown) => Promise.reject(this.onGateFailure(err)),
     );
   }
@@ -161,10 +162,11 @@ export class Endpoint implements BalancerTarget {
     admitted: boolean | Error,
     signal: AbortSignal | undefined,
   ): Promise<PgClientLike> {
-    if (admitted === true) return this.checkoutWithPermit();
+    if (admitted === true) return this.checkoutWithPermit(this.acquireTimeout);
     if (admitted !== false) return Promise.reject(admitted);
+    const queuedAt = Date.now();
     return this.gate.acquire(signal).then(
-      () => this.checkoutWithPermit(),
+      () => this.checkoutWithPermit(this.remainingAcquireTime(queuedAt)),
       (err: unknown) => Promise.reject(this.onGateFailure(err)),
     );
   }
@@ -188,9 +190,15 @@ export class Endpoint implements BalancerTarget {
 
   // ---- the attempt ---------------------------------------------------------------------------
 
+  /** What is left of `queue.acquireTimeout` after waiting in the queue since `queuedAt`. */
+  private remainingAcquireTime(queuedAt: number): number {
+    return Math.max(1, this.acquireTimeout - (Date.now() - queuedAt));
+  }
+
   private queryWithPermit(
     text: QueryText,
     values: readonly unknown[] | undefined,
+    connectTimeout: number,
   ): Promise<QueryResultLike> {
     return new Promise<QueryResultLike>((resolve, reject) => {
       const finish: Done<QueryResultLike> = (err, result) => {
@@ -198,12 +206,17 @@ export class Endpoint implements BalancerTarget {
         if (err) reject(this.afterFailure(err));
         else resolve(result as QueryResultLike);
       };
-      if (this.breaker.isClosed) this.attemptQuery(text, values, finish);
-      else this.asProbe<QueryResultLike>((done) => this.attemptQuery(text, values, done), finish);
+      if (this.breaker.isClosed) this.attemptQuery(text, values, connectTimeout, finish);
+      else {
+        this.asProbe<QueryResultLike>(
+          (done) => this.attemptQuery(text, values, connectTimeout, done),
+          finish,
+        );
+      }
     });
   }
 
-  private checkoutWithPermit(): Promise<PgClientLike> {
+  private checkoutWithPermit(connectTimeout: number): Promise<PgClientLike> {
     return new Promise<PgClientLike>((resolve, reject) => {
       const finish: Done<PgClientLike> = (err, client) => {
         if (err) {
@@ -214,7 +227,9 @@ export class Endpoint implements BalancerTarget {
         }
       };
       const attempt = (done: Done<PgClientLike>) =>
-        this.connect((err, client) => (err ? done(err) : this.answered(done, null, client)));
+        this.connect(connectTimeout, (err, client) =>
+          err ? done(err) : this.answered(done, null, client),
+        );
       if (this.breaker.isClosed) attempt(finish);
       else this.asProbe(attempt, finish);
     });
@@ -230,9 +245,10 @@ export class Endpoint implements BalancerTarget {
   private attemptQuery(
     text: QueryText,
     values: readonly unknown[] | undefined,
+    connectTimeout: number,
     done: Done<QueryResultLike>,
   ): void {
-    this.connect((connectError, client) => {
+    this.connect(connectTimeout, (connectError, client) => {
       if (connectError || client === undefined) {
         done(connectError ?? new Error('pool.connect() returned no client'));
         return;
@@ -259,7 +275,7 @@ export class Endpoint implements BalancerTarget {
    * idle client exists, pg hands it over on the next tick, so no timer is armed: the common case
    * stays timer-free. Errors here happened before anything was sent.
    */
-  private connect(done: Done<PgClientLike>): void {
+  private connect(timeoutMs: number, done: Done<PgClientLike>): void {
     if (this.pool.idleCount > 0) {
       this.pool.connect((err, client) => (err ? done(markNotSent(err)) : done(null, client)));
       return;
@@ -268,7 +284,7 @@ export class Endpoint implements BalancerTarget {
     const timer = setTimeout(() => {
       timedOut = true;
       done(markNotSent(new AcquireTimeoutError(this.name, this.acquireTimeout)));
-    }, this.acquireTimeout);
+    }, timeoutMs);
     this.pool.connect((err, client) => {
       clearTimeout(timer);
       if (timedOut) {
@@ -322,9 +338,10 @@ export class Endpoint implements BalancerTarget {
     const code = (err as { code?: unknown }).code;
     if (code === 'E_CIRCUIT_OPEN') return this.rejected('circuit-open', err);
     if (!isHealthFailure(err)) return err; // a SQL error, already counted by answered()
-    this.counters.failures++;
     this.breaker.recordFailure(err);
-    if (code === 'E_ACQUIRE_TIMEOUT') this.rejected('acquire-timeout', err);
+    // No connection in time: counted as a refusal (nothing was sent), like a queue timeout.
+    if (code === 'E_ACQUIRE_TIMEOUT') return this.rejected('acquire-timeout', err);
+    this.counters.failures++;
     // Per-call failures are debug: during an outage they come by the thousand; the breaker's
     // state changes carry the news at warn.
     this.logger.debug(
@@ -355,6 +372,7 @@ export class Endpoint implements BalancerTarget {
    * listener while a client is checked out).
    */
   private holdPermitUntilRelease(client: PgClientLike): PgClientLike {
+    CLIENT_ENDPOINT.set(client, this.name);
     const poolRelease = client.release;
     let permitHeld = true;
     let broken: Error | undefined;
@@ -377,6 +395,14 @@ export class Endpoint implements BalancerTarget {
     };
     return client;
   }
+}
+
+/** Which endpoint a client handed out by `checkout()` belongs to. */
+const CLIENT_ENDPOINT = new WeakMap<object, string>();
+
+/** The endpoint name of a client from `connect()`, for errors that must name it. */
+export function endpointOf(client: object): string | undefined {
+  return CLIENT_ENDPOINT.get(client);
 }
 
 /** What a log line may say about an error: never a connection string. */

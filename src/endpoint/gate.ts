@@ -58,6 +58,11 @@ export class Gate {
     return this.live;
   }
 
+  /** Whether a new call would be let in now or queued (not refused as queue-full). */
+  get canAdmit(): boolean {
+    return (this.free > 0 && this.live === 0) || this.live < this.maxWaiting;
+  }
+
   /** Whether a new waiter would be refused. */
   get isFull(): boolean {
     return this.live >= this.maxWaiting;

@@ -39,7 +39,7 @@ export class Router {
       if (!exclude.has(replica) && replica.isUsable()) return true;
     }
     const primaryServesReads = this.replicas.length === 0 || this.fallbackToPrimary;
-    return primaryServesReads && !exclude.has(this.primary);
+    return primaryServesReads && !exclude.has(this.primary) && this.primary.isUsable();
   }
 
   /** All endpoints, primary first. */

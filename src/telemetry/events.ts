@@ -25,6 +25,10 @@ export type EventName = keyof ResilientPoolEvents;
 
 /** EventEmitter whose `emit` never throws into the caller. */
 export class SafeEmitter extends EventEmitter {
+  private listenerFailed(err: unknown, event: string): void {
+    this.listenerErrorLogger.error({ err, event }, 'resilient-pool event listener threw; ignored');
+  }
+
   constructor(private readonly listenerErrorLogger: LoggerLike) {
     super({ captureRejections: false });
   }
@@ -34,12 +38,19 @@ export class SafeEmitter extends EventEmitter {
     if (this.listenerCount(event) === 0) return;
     for (const listener of this.rawListeners(event)) {
       try {
-        (listener as (p: ResilientPoolEvents[E]) => void).call(this, payload);
-      } catch (err) {
-        this.listenerErrorLogger.error(
-          { err, event },
-          'resilient-pool event listener threw; ignored',
+        const returned: unknown = (listener as (p: ResilientPoolEvents[E]) => unknown).call(
+          this,
+          payload,
         );
+        // An async listener's rejection must not become an unhandled rejection either. (A
+        // thenable check, not instanceof: the listener's Promise may come from another realm.)
+        if (typeof (returned as PromiseLike<unknown> | undefined)?.then === 'function') {
+          (returned as PromiseLike<unknown>).then(undefined, (err: unknown) =>
+            this.listenerFailed(err, event),
+          );
+        }
+      } catch (err) {
+        this.listenerFailed(err, event);
       }
     }
   }

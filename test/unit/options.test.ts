@@ -34,6 +34,24 @@ describe('resolveOptions', () => {
     expect(resolved.ownsPools).toBe(true);
   });
 
+  it('treats an option given as undefined as left out', () => {
+    const resolved = resolveOptions({
+      primary: new FakePool(),
+      retry: { retries: undefined },
+      queue: { maxWaiting: undefined, acquireTimeout: undefined },
+      routing: { balancer: undefined },
+    });
+    expect(resolved.retry.retries).toBe(DEFAULTS.retry.retries);
+    expect(resolved.queue).toEqual(DEFAULTS.queue);
+    expect(resolved.routing.balancer).toBe(DEFAULTS.routing.balancer);
+  });
+
+  it('refuses timer values Node cannot honour', () => {
+    expect(problemsOf({ primary: new FakePool(), queue: { acquireTimeout: 2 ** 31 } })).toEqual([
+      expect.stringMatching(/^queue\.acquireTimeout: must be an integer from 1 to 2147483647/),
+    ]);
+  });
+
   it('keeps a deliberate 0 (?? not ||)', () => {
     const resolved = resolveOptions({
       primary: new FakePool(),
@@ -69,7 +87,9 @@ describe('resolveOptions', () => {
         expect.stringMatching(/^retry\.factor: .*got 'two'/),
         expect.stringMatching(/^retry\.minTimeout \(10\) must not exceed retry\.maxTimeout \(5\)/),
         expect.stringMatching(/^queue\.maxWaiting: must be an integer/),
-        expect.stringMatching(/^queue\.acquireTimeout: must be an integer from 1 up, got 0/),
+        expect.stringMatching(
+          /^queue\.acquireTimeout: must be an integer from 1 to 2147483647, got 0/,
+        ),
         expect.stringMatching(
           /^routing\.balancer: must be one of 'round-robin', 'random', 'least-busy', 'weighted', got 'fastest'/,
         ),

@@ -424,3 +424,122 @@ describe('ResilientPool end()', () => {
     expect(primary.ended).toBe(true);
   });
 });
+
+describe('ResilientPool edge cases', () => {
+  it('maxWaiting 0 still routes reads to replicas that have a free permit', async () => {
+    const primary = new FakePool('p');
+    const replica = new FakePool('r');
+    const db = make({ primary, replicas: [replica], queue: { maxWaiting: 0 } });
+    await db.read('SELECT 1');
+    expect(replica.statements).toEqual(['SELECT 1']);
+  });
+
+  it('rejects unknown or invalid per-call options with ConfigError', async () => {
+    const db = make({ primary: new FakePool('p') });
+    const bad = { idempotant: true } as unknown as { idempotent: boolean };
+    await expect(db.write('INSERT', [], bad)).rejects.toMatchObject({
+      code: 'E_CONFIG',
+      problems: [expect.stringMatching(/write\(\): unknown option 'idempotant'/)],
+    });
+    await expect(
+      db.read('SELECT 1', [], { idempotent: 'yes' as unknown as boolean }),
+    ).rejects.toMatchObject({ code: 'E_CONFIG' });
+    await expect(db.connect({ role: 'reader' as 'read' })).rejects.toMatchObject({
+      code: 'E_CONFIG',
+    });
+    await expect(
+      db.transaction(async () => 1, { isolation: 'snapshot' as 'serializable' }),
+    ).rejects.toMatchObject({ code: 'E_CONFIG' });
+  });
+
+  it('an already aborted signal rejects at once, even with a free permit', async () => {
+    const primary = new FakePool('p');
+    const db = make({ primary });
+    await expect(db.write('INSERT', [], { signal: AbortSignal.abort() })).rejects.toBeInstanceOf(
+      AbortedError,
+    );
+    expect(primary.statements).toEqual([]);
+  });
+
+  it('a statement re-routed after 25006 is not re-sent after a lost connection', async () => {
+    const primary = new FakePool('p');
+    const replica = new FakePool('r');
+    replica.handler = () => {
+      throw pgError('25006');
+    };
+    primary.handler = () => {
+      throw new Error('Connection terminated unexpectedly');
+    };
+    const db = make({ primary, replicas: [replica] });
+    await expect(db.read('SELECT f_that_writes()')).rejects.toThrow('Connection terminated');
+    expect(primary.statements).toHaveLength(1);
+  });
+
+  it('NoHealthyEndpointError carries the last failure as its cause', async () => {
+    const primary = new FakePool('p');
+    const r1 = new FakePool('r1');
+    r1.connectError = socketError('ECONNREFUSED');
+    const db = make({
+      primary,
+      replicas: [r1],
+      routing: { fallbackToPrimary: false },
+      breaker: { consecutiveFailures: 1 },
+    });
+    const err = await db.read('SELECT 1').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NoHealthyEndpointError);
+    expect((err as Error).cause).toMatchObject({ code: 'ECONNREFUSED' });
+  });
+
+  it('an async event listener that rejects does not become an unhandled rejection', async () => {
+    const primary = new FakePool('p');
+    primary.connectError = socketError('ECONNREFUSED');
+    const db = make({ primary, retry: { retries: 1 }, breaker: { enabled: false } });
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    db.on('retry', async () => {
+      throw new Error('async listener bug');
+    });
+    await expect(db.write('INSERT')).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    await new Promise((r) => setTimeout(r, 10));
+    process.off('unhandledRejection', onUnhandled);
+    expect(unhandled).toEqual([]);
+  });
+
+  it('end() lets calls already queued run, and supports the callback form', async () => {
+    const primary = new FakePool('p', 1);
+    let finish: () => void = () => {};
+    primary.handler = (text) =>
+      text === 'slow'
+        ? new Promise((resolve) => {
+            finish = () => resolve({ rows: [], rowCount: 0 });
+          })
+        : { rows: [], rowCount: 1 };
+    const db = make({ primary });
+    const slow = db.write('slow');
+    const queued = db.write('queued');
+    await new Promise((r) => setImmediate(r));
+    expect(db.waitingCount).toBe(1);
+    const ended = new Promise<void>((resolve, reject) =>
+      db.end((err) => (err ? reject(err) : resolve())),
+    );
+    finish();
+    await expect(slow).resolves.toBeDefined();
+    await expect(queued).resolves.toMatchObject({ rowCount: 1 });
+    await ended;
+    expect(primary.ended).toBe(true);
+  });
+
+  it('an acquire timeout while connecting counts once, as a refusal', async () => {
+    vi.useFakeTimers();
+    const primary = new FakePool('p');
+    primary.connectHangs = true;
+    const db = make({ primary, queue: { acquireTimeout: 50 }, retry: { retries: 0 } });
+    const call = db.write('SELECT 1').catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(50);
+    expect(await call).toMatchObject({ code: 'E_ACQUIRE_TIMEOUT', endpoint: 'primary' });
+    const stats = db.stats().endpoints[0]!;
+    expect(stats.rejected['acquire-timeout']).toBe(1);
+    expect(stats.failures).toBe(0);
+  });
+});
