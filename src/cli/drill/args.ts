@@ -1,0 +1,134 @@
+/**
+ * `resilient-pool drill` flags. Every problem is reported at once, unknown flags included.
+ */
+import { isScenarioName, SCENARIOS, type ScenarioName } from './scenario-names.js';
+
+export interface DrillCliOptions {
+  durationMs: number;
+  scenarios: ScenarioName[];
+  replicas: number;
+  concurrency: number;
+  rate: number;
+  seed: number | undefined;
+  json: boolean;
+  report: string | undefined;
+  primary: string | undefined;
+  replicaUrls: string[];
+  help: boolean;
+}
+
+export const DRILL_USAGE = `Usage: resilient-pool drill [options]
+
+Starts a PostgreSQL primary with streaming replicas (embedded, nothing to install), runs a mixed
+read/write workload through a ResilientPool and plays real faults. Exits non-zero when an
+invariant fails (a lost or doubled write, a leaked client, an untyped error).
+
+Options:
+  --duration <s>        total length in seconds (default 60)
+  --scenario <name>     one of ${SCENARIOS.join(', ')}, or all (default all); repeatable
+  --replicas <n>        streaming replicas to start (default 2)
+  --concurrency <n>     concurrent callers (default 8)
+  --rate <n>            calls per second across callers (default 300)
+  --seed <n>            seed of the fault schedule, to replay a drill (default random, printed)
+  --json                print the summary as JSON on stdout (status lines go to stderr)
+  --report <file>       write a self-contained HTML report with a timeline chart
+  --primary <url>       drill an external primary instead (loopback only; network faults only)
+  --replica <url>       an external replica; repeatable
+  -h, --help            this text
+`;
+
+function integer(flag: string, raw: string | undefined, min: number, problems: string[]): number {
+  const value = Number(raw);
+  if (raw === undefined || !Number.isInteger(value) || value < min) {
+    problems.push(
+      `${flag} needs an integer >= ${min}, got ${raw === undefined ? 'nothing' : `'${raw}'`}`,
+    );
+    return min;
+  }
+  return value;
+}
+
+export function parseDrillArgs(argv: readonly string[]): DrillCliOptions {
+  const options: DrillCliOptions = {
+    durationMs: 60_000,
+    scenarios: [],
+    replicas: 2,
+    concurrency: 8,
+    rate: 300,
+    seed: undefined,
+    json: false,
+    report: undefined,
+    primary: undefined,
+    replicaUrls: [],
+    help: false,
+  };
+  const problems: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const [flag, inline] =
+      arg.startsWith('--') && arg.includes('=') ? arg.split(/=(.*)/s, 2) : [arg, undefined];
+    const value = () => inline ?? argv[++i];
+    switch (flag) {
+      case '--duration':
+        options.durationMs = integer('--duration', value(), 5, problems) * 1000;
+        break;
+      case '--scenario': {
+        const name = value();
+        if (name === 'all') options.scenarios.push(...SCENARIOS);
+        else if (name !== undefined && isScenarioName(name)) options.scenarios.push(name);
+        else
+          problems.push(
+            `--scenario must be one of ${SCENARIOS.join(', ')} or all, got '${name ?? ''}'`,
+          );
+        break;
+      }
+      case '--replicas':
+        options.replicas = integer('--replicas', value(), 0, problems);
+        break;
+      case '--concurrency':
+        options.concurrency = integer('--concurrency', value(), 1, problems);
+        break;
+      case '--rate':
+        options.rate = integer('--rate', value(), 1, problems);
+        break;
+      case '--seed':
+        options.seed = integer('--seed', value(), 0, problems);
+        break;
+      case '--json':
+        options.json = true;
+        break;
+      case '--report': {
+        const file = value();
+        if (file === undefined || file.startsWith('--'))
+          problems.push('--report needs a file name');
+        else options.report = file;
+        break;
+      }
+      case '--primary':
+        options.primary = value();
+        if (options.primary === undefined) problems.push('--primary needs a postgres:// URL');
+        break;
+      case '--replica': {
+        const url = value();
+        if (url === undefined) problems.push('--replica needs a postgres:// URL');
+        else options.replicaUrls.push(url);
+        break;
+      }
+      case '-h':
+      case '--help':
+        options.help = true;
+        break;
+      default:
+        problems.push(`unknown option '${arg}'`);
+    }
+  }
+  if (options.replicaUrls.length > 0 && options.primary === undefined) {
+    problems.push('--replica needs --primary');
+  }
+  if (options.scenarios.length === 0) options.scenarios = [...SCENARIOS];
+  options.scenarios = [...new Set(options.scenarios)];
+  if (problems.length > 0) {
+    throw new TypeError(`resilient-pool drill:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+  return options;
+}

@@ -1,0 +1,79 @@
+#!/usr/bin/env node
+/**
+ * The `resilient-pool` command. One subcommand today: `drill`.
+ */
+import { writeFile } from 'node:fs/promises';
+import { DRILL_USAGE, parseDrillArgs } from './drill/args.js';
+import { renderHtmlReport } from './drill/html-report.js';
+import { runDrill } from './drill/run-drill.js';
+import { invariantLines, summaryTable } from './drill/summary.js';
+
+const USAGE = `Usage: resilient-pool <command>
+
+Commands:
+  drill     play real faults against a replicated PostgreSQL under load (resilient-pool drill --help)
+`;
+
+async function drill(argv: readonly string[]): Promise<number> {
+  const options = parseDrillArgs(argv);
+  if (options.help) {
+    process.stdout.write(DRILL_USAGE);
+    return 0;
+  }
+  // With --json, stdout carries only the JSON; progress goes to stderr.
+  const out = options.json ? process.stderr : process.stdout;
+  const print = (line: string) => out.write(`${line}\n`);
+  const external = options.primary
+    ? { primary: options.primary, replicas: options.replicaUrls }
+    : undefined;
+  print(
+    external
+      ? `drilling external servers through ChaosProxy (${options.replicaUrls.length} replicas)`
+      : `starting an embedded primary with ${options.replicas} streaming replicas`,
+  );
+  const report = await runDrill({
+    durationMs: options.durationMs,
+    scenarios: options.scenarios,
+    replicas: options.replicas,
+    concurrency: options.concurrency,
+    rate: options.rate,
+    ...(options.seed === undefined ? {} : { seed: options.seed }),
+    ...(external ? { external } : {}),
+    onStatus: print,
+    onEvent: (line) => print(`>> ${line}`),
+  });
+  print('');
+  print(
+    `seed ${report.seed}; ${report.totals.ok} calls ok, ${report.totals.errors} errors surfaced, ${report.totals.retries} retries`,
+  );
+  print(summaryTable(report.summary));
+  print('');
+  print(invariantLines(report.invariants));
+  if (options.report) {
+    await writeFile(options.report, renderHtmlReport(report));
+    print(`report: ${options.report}`);
+  }
+  if (options.json) process.stdout.write(`${JSON.stringify(report)}\n`);
+  return report.invariants.every((i) => i.ok) ? 0 : 1;
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === 'drill') return drill(rest);
+  if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
+    process.stdout.write(USAGE);
+    return command === undefined ? 1 : 0;
+  }
+  process.stderr.write(`resilient-pool: unknown command '${command}'\n\n${USAGE}`);
+  return 1;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 2;
+  },
+);

@@ -1,0 +1,97 @@
+/**
+ * The `resilient-pool drill` command end to end: a short drill, its exit code, the JSON summary
+ * and the HTML report; and bad flags.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { DrillReport } from '../../src/cli/drill/report-model.js';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+
+function cli(
+  args: string[],
+  timeoutMs: number,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', path.join(ROOT, 'src/cli/index.ts'), ...args],
+      { cwd: ROOT, env: { ...process.env, FORCE_COLOR: '0' } },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d));
+    child.stderr.on('data', (d: Buffer) => (stderr += d));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`drill did not finish in ${timeoutMs} ms\n${stderr}`));
+    }, timeoutMs);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+describe('resilient-pool drill', () => {
+  it.skipIf(process.env.DATABASE_URL !== undefined && process.env.DATABASE_URL !== '')(
+    'runs a short drill, prints status and a summary, writes JSON and an HTML report',
+    async () => {
+      const dir = await mkdtemp(path.join(tmpdir(), 'rp-cli-'));
+      try {
+        const reportFile = path.join(dir, 'report.html');
+        const { code, stdout, stderr } = await cli(
+          [
+            'drill',
+            '--duration',
+            '8',
+            '--scenario',
+            'replica-kill',
+            '--seed',
+            '3',
+            '--rate',
+            '100',
+            '--json',
+            '--report',
+            reportFile,
+          ],
+          90_000,
+        );
+        expect(code, stderr).toBe(0);
+        // --json: stdout is only the JSON; progress went to stderr.
+        const report = JSON.parse(stdout) as DrillReport;
+        expect(report.seed).toBe(3);
+        expect(report.config.scenarios).toEqual(['replica-kill']);
+        expect(report.invariants.every((i) => i.ok)).toBe(true);
+        expect(stderr).toMatch(/\[\s*\d+s\] ops\/s/);
+        expect(stderr).toMatch(/fault: SIGKILL replica-\d/);
+        expect(stderr).toMatch(/PASS {2}acknowledged writes present exactly once/);
+        const html = await readFile(reportFile, 'utf8');
+        expect(html).toContain('id="drill-data"');
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    },
+    120_000,
+  );
+
+  it('lists every bad flag and exits 2', async () => {
+    const { code, stderr } = await cli(
+      ['drill', '--duration', 'x', '--scenario', 'meteor', '--frobnicate'],
+      30_000,
+    );
+    expect(code).toBe(2);
+    expect(stderr).toContain('--duration needs an integer');
+    expect(stderr).toContain('--scenario must be one of');
+    expect(stderr).toContain("unknown option '--frobnicate'");
+  });
+
+  it('prints usage for --help', async () => {
+    const { code, stdout } = await cli(['drill', '--help'], 30_000);
+    expect(code).toBe(0);
+    expect(stdout).toContain('Usage: resilient-pool drill');
+  });
+});
