@@ -10,29 +10,35 @@ type KeyCheck = (value: unknown) => boolean;
 const isSignal: KeyCheck = (v) =>
   typeof v === 'object' && v !== null && typeof (v as AbortSignal).aborted === 'boolean';
 const isBoolean: KeyCheck = (v) => typeof v === 'boolean';
-const isPositiveInt: KeyCheck = (v) => typeof v === 'number' && Number.isInteger(v) && v > 0;
 const oneOf =
   (...allowed: string[]): KeyCheck =>
   (v) =>
     typeof v === 'string' && allowed.includes(v);
 
+const isTimeout: KeyCheck = (v) =>
+  typeof v === 'number' && Number.isInteger(v) && v > 0 && v <= 2_147_483_647;
+
 export const READ_KEYS: Readonly<Record<string, KeyCheck>> = {
   signal: isSignal,
+  timeout: isTimeout,
   idempotent: isBoolean,
 };
 export const WRITE_KEYS = READ_KEYS;
 export const CONNECT_KEYS: Readonly<Record<string, KeyCheck>> = {
   signal: isSignal,
+  timeout: isTimeout,
   role: oneOf('read', 'write'),
 };
 export const TRANSACTION_KEYS: Readonly<Record<string, KeyCheck>> = {
   signal: isSignal,
+  timeout: isTimeout,
+  retries: (v) => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 100,
   role: oneOf('read', 'write'),
   isolation: oneOf('read committed', 'repeatable read', 'serializable'),
   readOnly: isBoolean,
   deferrable: isBoolean,
 };
-export const END_KEYS: Readonly<Record<string, KeyCheck>> = { timeout: isPositiveInt };
+export const END_KEYS: Readonly<Record<string, KeyCheck>> = { timeout: isTimeout };
 
 /** The ConfigError for a call's bad options, or undefined when they are fine. */
 export function callOptionsError(

@@ -92,6 +92,7 @@ const LIBRARY_CLASSES: Readonly<Record<string, ErrorClass>> = {
   E_ACQUIRE_TIMEOUT: 'timeout',
   E_OUTCOME_UNKNOWN: 'outcome-unknown',
   E_ABORTED: 'aborted',
+  E_TIMEOUT: 'timeout',
 };
 
 /** Classifies any error thrown by a call (this library's, PostgreSQL's, pg's or Node's). */

@@ -17,7 +17,8 @@ export type ResilientPoolErrorCode =
   | 'E_NO_HEALTHY_ENDPOINT'
   | 'E_POOL_CLOSED'
   | 'E_OUTCOME_UNKNOWN'
-  | 'E_ABORTED';
+  | 'E_ABORTED'
+  | 'E_TIMEOUT';
 
 interface ResilientPoolErrorOptions {
   endpoint?: string | undefined;
@@ -169,6 +170,33 @@ export class AbortedError extends ResilientPoolError {
       { endpoint, cause: reason },
     );
   }
+}
+
+/**
+ * The call's `timeout` elapsed: whatever it was doing (waiting in a queue, sleeping between
+ * retries, running a statement) was stopped; a running statement was cancelled on the server.
+ * `name` is 'TimeoutError', as for `AbortSignal.timeout()`.
+ */
+export class TimeoutError extends ResilientPoolError {
+  static override readonly code = 'E_TIMEOUT';
+  override readonly name = 'TimeoutError';
+  readonly timeoutMs: number;
+  constructor(timeoutMs: number, endpoint?: string) {
+    super('E_TIMEOUT', `The call did not finish within its timeout of ${timeoutMs} ms`, false, {
+      endpoint,
+    });
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/**
+ * The error a wait or a statement ends with when `signal` fired: the call's own TimeoutError when
+ * its deadline fired, else an AbortedError carrying the signal's reason.
+ */
+export function abortError(endpoint: string | undefined, signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
+  if (reason instanceof TimeoutError) return reason;
+  return new AbortedError(endpoint, reason);
 }
 
 /**

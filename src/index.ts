@@ -10,15 +10,18 @@ export {
   PoolClosedError,
   QueueFullError,
   ResilientPoolError,
+  TimeoutError,
   TransactionOutcomeUnknownError,
 } from './errors.js';
 export type {
   BreakerOptions,
   EndpointConfig,
+  LeakDetectionOptions,
   QueueOptions,
   ResilientPoolOptions,
   RetryOptions,
   RoutingOptions,
+  ValidateOptions,
 } from './options.js';
 export type { PgClientLike, PgPoolLike, QueryConfigLike, QueryResultLike } from './pg-like.js';
 export type {
@@ -38,4 +41,4 @@ export type {
 } from './telemetry/events.js';
 export type { LoggerLike } from './telemetry/logger.js';
 export type { EndpointStats, PoolStats } from './telemetry/stats.js';
-export type { TransactionOptions } from './transaction.js';
+export type { Transaction, TransactionAttempt, TransactionOptions } from './transaction.js';

@@ -147,6 +147,41 @@ export interface RoutingOptions {
   fallbackToPrimary?: boolean;
 }
 
+/**
+ * Checks on pooled clients before they are handed out (SQLAlchemy's `pool_pre_ping`, HikariCP's
+ * validation of connections idle past 500 ms). Off by default: each check is a round trip.
+ */
+export interface ValidateOptions {
+  /**
+   * A client idle in the pool longer than this (ms) is checked with `SELECT 1` before use; a dead
+   * one is destroyed and another taken, invisibly to the caller. 0 checks every reuse. Catches
+   * connections a NAT, firewall or server restart dropped without the client hearing of it.
+   * @default undefined (no idle check)
+   */
+  idleAfter?: number;
+  /**
+   * Longest wait for a check, in ms; a client that does not answer in time is destroyed.
+   * @default 1000
+   */
+  timeout?: number;
+  /**
+   * Check each new connection to the primary for `transaction_read_only`: a read-only primary
+   * (demoted after a failover) is refused and counted against its circuit.
+   * @default false
+   */
+  primaryWritable?: boolean;
+}
+
+/** Reporting of clients from connect() that are never released (HikariCP's leak detection). */
+export interface LeakDetectionOptions {
+  /**
+   * A client held longer than this (ms) is reported (a warning with the stack of the call that
+   * took it, and a 'leak' event). It captures a stack per connect(), so it costs a little.
+   * @default undefined (off)
+   */
+  threshold?: number;
+}
+
 /** Options of {@link ResilientPool}. */
 export interface ResilientPoolOptions {
   /** The writable pool: writes, transactions, `query()` by default, and read fallback. */
@@ -170,6 +205,21 @@ export interface ResilientPoolOptions {
    * @default true
    */
   ownsPools?: boolean;
+  validate?: ValidateOptions;
+  /**
+   * How a client from connect() is reset when released: 'discard' runs `DISCARD ALL` (drops
+   * session settings, temp tables, prepared statements, like PgBouncer's server_reset_query).
+   * A transaction left open is always rolled back, whatever this says.
+   * @default 'none'
+   */
+  resetOnRelease?: 'none' | 'discard';
+  leakDetection?: LeakDetectionOptions;
+}
+
+export interface ResolvedHygieneOptions {
+  validate: { idleAfter: number | undefined; timeout: number; primaryWritable: boolean };
+  resetOnRelease: 'none' | 'discard';
+  leakDetection: { threshold: number | undefined };
 }
 
 export interface ResolvedEndpointConfig {
@@ -188,6 +238,7 @@ export interface ResolvedOptions {
   routing: Required<RoutingOptions>;
   logger: LoggerLike | false | undefined;
   ownsPools: boolean;
+  hygiene: ResolvedHygieneOptions;
 }
 
 export const DEFAULTS = {
@@ -245,7 +296,16 @@ const isOneOf =
       ? undefined
       : `must be one of ${allowed.map((a) => `'${a}'`).join(', ')}`;
 
-const SCHEMAS: Record<'breaker' | 'retry' | 'queue' | 'routing', Record<string, Check>> = {
+const SCHEMAS: Record<
+  'breaker' | 'retry' | 'queue' | 'routing' | 'validate' | 'leakDetection',
+  Record<string, Check>
+> = {
+  validate: {
+    idleAfter: isInt(0, MAX_TIMER_MS),
+    timeout: isInt(1, MAX_TIMER_MS),
+    primaryWritable: isBoolean,
+  },
+  leakDetection: { threshold: isInt(1, MAX_TIMER_MS) },
   breaker: {
     enabled: isBoolean,
     errorThresholdPercentage: isNumber(0, 100),
@@ -280,6 +340,9 @@ const TOP_LEVEL_KEYS = new Set([
   'routing',
   'logger',
   'ownsPools',
+  'validate',
+  'resetOnRelease',
+  'leakDetection',
 ]);
 const ENDPOINT_KEYS = new Set(['pool', 'name', 'weight', 'maxConcurrent']);
 
@@ -445,6 +508,14 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   if (input.logger !== undefined && input.logger !== false && !isLoggerLike(input.logger)) {
     problems.push('logger: must be a pino-compatible logger (error, warn, info, debug) or false');
   }
+  const validate = checkGroup('validate', input.validate, problems);
+  const leakDetection = checkGroup('leakDetection', input.leakDetection, problems);
+  const resetProblem =
+    input.resetOnRelease === undefined
+      ? undefined
+      : isOneOf('none', 'discard')(input.resetOnRelease);
+  if (resetProblem)
+    problems.push(`resetOnRelease: ${resetProblem}, got ${describe(input.resetOnRelease)}`);
   if (input.ownsPools !== undefined && typeof input.ownsPools !== 'boolean') {
     problems.push(`ownsPools: must be true or false, got ${describe(input.ownsPools)}`);
   }
@@ -459,5 +530,14 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     routing: routing as Required<RoutingOptions>,
     logger: input.logger as LoggerLike | false | undefined,
     ownsPools: (input.ownsPools as boolean | undefined) ?? true,
+    hygiene: {
+      validate: {
+        idleAfter: validate.idleAfter as number | undefined,
+        timeout: (validate.timeout as number | undefined) ?? 1_000,
+        primaryWritable: (validate.primaryWritable as boolean | undefined) ?? false,
+      },
+      resetOnRelease: (input.resetOnRelease as 'none' | 'discard' | undefined) ?? 'none',
+      leakDetection: { threshold: leakDetection.threshold as number | undefined },
+    },
   };
 }

@@ -13,6 +13,7 @@ import {
   WRITE_KEYS,
 } from './call-options.js';
 import { classify } from './classify.js';
+import { withDeadline } from './deadline.js';
 import { describeError, Endpoint, type QueryText } from './endpoint/endpoint.js';
 import { backoffDelay, mayRetryStatement, RetryBudget, sleep } from './endpoint/retry.js';
 import { AbortedError, NoHealthyEndpointError, PoolClosedError } from './errors.js';
@@ -24,13 +25,27 @@ import { Router } from './routing/router.js';
 import { type EventName, type ResilientPoolEvents, SafeEmitter } from './telemetry/events.js';
 import { createLogger, type LoggerLike } from './telemetry/logger.js';
 import { type PoolStats, snapshotStats } from './telemetry/stats.js';
-import { runTransaction, type TransactionOptions } from './transaction.js';
+import {
+  runTransaction,
+  type Transaction,
+  type TransactionAttempt,
+  type TransactionOptions,
+} from './transaction.js';
 import { withTimeout } from './util/with-timeout.js';
 
 /** Options every call takes. */
 export interface CallOptions {
-  /** Aborts the call while it waits (queue, retry sleep); the call rejects with AbortedError. */
+  /**
+   * Aborts the call: a wait (queue, connect, retry sleep) ends at once, and a running statement
+   * is cancelled on the server. The call rejects with AbortedError.
+   */
   signal?: AbortSignal;
+  /**
+   * Bounds the whole call, in ms: queue wait, connect, retries and the statement. When it elapses
+   * the statement is cancelled on the server and the call rejects with TimeoutError (E_TIMEOUT).
+   * @default undefined (bounded only by the pool's own timeouts)
+   */
+  timeout?: number;
 }
 
 export interface ReadOptions extends CallOptions {
@@ -118,6 +133,7 @@ export class ResilientPool extends SafeEmitter {
     const hooks = {
       breaker: (p: ResilientPoolEvents['breaker']) => this.emitSafely('breaker', p),
       reject: (p: ResilientPoolEvents['reject']) => this.emitSafely('reject', p),
+      leak: (p: ResilientPoolEvents['leak']) => this.emitSafely('leak', p),
     };
     const primary = new Endpoint(resolved.primary, 'primary', resolved, hooks, logger);
     const replicas = resolved.replicas.map(
@@ -186,9 +202,14 @@ export class ResilientPool extends SafeEmitter {
     const invalid =
       options === undefined ? undefined : callOptionsError('read', options, READ_KEYS);
     if (invalid) return Promise.reject(invalid);
-    return this.run(READ, text, values, options?.signal, options?.idempotent ?? true) as Promise<
-      QueryResultLike<R>
-    >;
+    return this.run(
+      READ,
+      text,
+      values,
+      options?.signal,
+      options?.idempotent ?? true,
+      options?.timeout,
+    ) as Promise<QueryResultLike<R>>;
   }
 
   /** Runs a statement on the primary; re-sent only if nothing was sent or `idempotent` is set. */
@@ -200,9 +221,14 @@ export class ResilientPool extends SafeEmitter {
     const invalid =
       options === undefined ? undefined : callOptionsError('write', options, WRITE_KEYS);
     if (invalid) return Promise.reject(invalid);
-    return this.run(WRITE, text, values, options?.signal, options?.idempotent ?? false) as Promise<
-      QueryResultLike<R>
-    >;
+    return this.run(
+      WRITE,
+      text,
+      values,
+      options?.signal,
+      options?.idempotent ?? false,
+      options?.timeout,
+    ) as Promise<QueryResultLike<R>>;
   }
 
   /**
@@ -239,16 +265,35 @@ export class ResilientPool extends SafeEmitter {
   }
 
   /**
-   * Runs `fn` inside BEGIN/COMMIT on the primary, rolling back if it throws. The client is never
-   * returned to the pool in a failed transaction.
+   * Runs `fn` inside BEGIN/COMMIT on the primary (or a replica with `role: 'read'`), rolling back
+   * if it throws. On a serialization failure, deadlock or lock timeout the whole of `fn` is re-run
+   * (`info.attempt` says which try it is); a lost connection during COMMIT rejects with
+   * TransactionOutcomeUnknownError and is never re-run. The client is never returned to the pool
+   * in a failed transaction.
+   *
+   * @example
+   * await db.transaction(async (tx, { attempt }) => {
+   *   const { rows } = await tx.query('SELECT balance FROM accounts WHERE id = $1', [1]);
+   *   await tx.query('UPDATE accounts SET balance = $1 WHERE id = $2', [rows[0].balance - 10, 1]);
+   * }, { isolation: 'serializable', retries: 5 });
    */
   transaction<T>(
-    fn: (tx: PgClientLike) => Promise<T>,
+    fn: (tx: Transaction, info: TransactionAttempt) => Promise<T>,
     options: TransactionOptions = {},
   ): Promise<T> {
     const invalid = callOptionsError('transaction', options, TRANSACTION_KEYS);
     if (invalid) return Promise.reject(invalid);
-    return runTransaction(this, fn, options);
+    if (this.ending) return Promise.reject(new PoolClosedError());
+    return runTransaction(this, fn, options, {
+      backoff: this.options.retry,
+      onRetry: (attempt, delayMs, error) =>
+        this.emitSafely('retry', {
+          endpoint: options.role === 'read' ? 'replica' : this.router.primary.name,
+          attempt,
+          delayMs,
+          error,
+        }),
+    });
   }
 
   /** A plain snapshot of every endpoint's state and counters. */
@@ -329,7 +374,13 @@ export class ResilientPool extends SafeEmitter {
     values: Values | undefined,
     signal: AbortSignal | undefined,
     idempotent: boolean,
+    timeout?: number,
   ): Promise<QueryResultLike | PgClientLike> {
+    if (timeout !== undefined) {
+      return withDeadline(timeout, signal, (deadline) =>
+        this.run(role, text, values, deadline, idempotent),
+      );
+    }
     if (this.ending) return Promise.reject(new PoolClosedError());
     if (signal?.aborted) return Promise.reject(new AbortedError(undefined, signal.reason));
     this.budget.recordCall();

@@ -1,11 +1,17 @@
 /**
- * BEGIN ... COMMIT around user code on one pinned client. A client is never handed back to the
- * pool inside a failed transaction: it is rolled back, or destroyed if rollback fails.
+ * `transaction(fn)`: BEGIN ... COMMIT around user code on one pinned client, re-run from the start
+ * when PostgreSQL says re-running is safe (serialization failure, deadlock, lock not available),
+ * never re-run once COMMIT may have happened, and never left holding a client in a failed state.
  */
+import pRetry from 'p-retry';
 import { classify } from './classify.js';
+import { startDeadline } from './deadline.js';
+import { cancelBackend } from './endpoint/cancel.js';
 import { endpointOf } from './endpoint/endpoint.js';
-import { TransactionOutcomeUnknownError } from './errors.js';
-import type { PgClientLike } from './pg-like.js';
+import { backoffDelay, sleep } from './endpoint/retry.js';
+import { abortError, TransactionOutcomeUnknownError } from './errors.js';
+import type { RetryOptions } from './options.js';
+import type { PgClientLike, QueryConfigLike, QueryResultLike } from './pg-like.js';
 
 export interface TransactionOptions {
   /**
@@ -28,12 +34,64 @@ export interface TransactionOptions {
    * @default 'write'
    */
   role?: 'read' | 'write';
-  /** Aborts the wait for a connection. */
+  /**
+   * Times `fn` is re-run after a serialization failure (40001), a deadlock (40P01) or a lock not
+   * available (55P03), with backoff and full jitter (the pool's `retry` timings). The error that
+   * ends the tries is the last one, with `attempts` set on it.
+   * @default 3
+   */
+  retries?: number;
+  /** Aborts the transaction: the running statement is cancelled and the work rolled back. */
   signal?: AbortSignal;
+  /**
+   * Bounds the whole transaction, tries included, in ms. When it elapses during the work, the
+   * running statement is cancelled, the work rolled back, and the call rejects with TimeoutError;
+   * during COMMIT, with TransactionOutcomeUnknownError.
+   * @default undefined
+   */
+  timeout?: number;
+}
+
+/** What `fn` learns about the try it is in, so side effects outside the database can be guarded. */
+export interface TransactionAttempt {
+  /** 1 for the first try, 2 for the first re-run, ... */
+  attempt: number;
+}
+
+type Row = Record<string, unknown>;
+type Callback = (err: Error | null, result?: QueryResultLike) => void;
+
+/** The handle `fn` receives: pg's `query()` call shapes, nested transactions, the raw client. */
+export interface Transaction {
+  query<R extends Row = Row>(
+    text: string | QueryConfigLike,
+    values?: readonly unknown[],
+  ): Promise<QueryResultLike<R>>;
+  query(text: string | QueryConfigLike, callback: Callback): void;
+  query(
+    text: string | QueryConfigLike,
+    values: readonly unknown[] | undefined,
+    callback: Callback,
+  ): void;
+  /**
+   * A nested transaction: `fn` runs inside a SAVEPOINT; if it throws, the work since the
+   * savepoint is rolled back and the error rethrown, and the outer transaction goes on.
+   */
+  transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T>;
+  /** The try this is (1 = first). */
+  readonly attempt: number;
+  /** The pinned pg client, for APIs that need one (cursors, COPY). */
+  readonly client: PgClientLike;
 }
 
 interface Connectable {
   connect(options: { role: 'read' | 'write'; signal?: AbortSignal }): Promise<PgClientLike>;
+}
+
+export interface TransactionHooks {
+  /** Timings of the backoff between tries. */
+  backoff: Pick<Required<RetryOptions>, 'minTimeout' | 'maxTimeout' | 'factor'>;
+  onRetry(attempt: number, delayMs: number, error: unknown): void;
 }
 
 const ISOLATION = new Set(['read committed', 'repeatable read', 'serializable']);
@@ -52,48 +110,241 @@ export function beginStatement(options: TransactionOptions): string {
   return parts.join(' ');
 }
 
+/** SQLSTATEs after which PostgreSQL's manual (13.5) says to re-run the whole transaction. */
+function isConflict(err: unknown): boolean {
+  return classify(err) === 'conflict';
+}
+
+function withAttempts(err: unknown, attempts: number): unknown {
+  if (typeof err === 'object' && err !== null) (err as { attempts?: number }).attempts = attempts;
+  return err;
+}
+
+class TransactionHandle implements Transaction {
+  /** The last error a statement raised, to explain a COMMIT that rolled back. */
+  lastError: unknown;
+  private savepoints = 0;
+
+  constructor(
+    readonly client: PgClientLike,
+    readonly attempt: number,
+  ) {}
+
+  query<R extends Row = Row>(
+    text: string | QueryConfigLike,
+    values?: readonly unknown[],
+  ): Promise<QueryResultLike<R>>;
+  query(text: string | QueryConfigLike, callback: Callback): void;
+  query(
+    text: string | QueryConfigLike,
+    values: readonly unknown[] | undefined,
+    callback: Callback,
+  ): void;
+  query(
+    text: string | QueryConfigLike,
+    valuesOrCallback?: readonly unknown[] | Callback,
+    callback?: Callback,
+  ): Promise<QueryResultLike> | undefined {
+    const values = typeof valuesOrCallback === 'function' ? undefined : valuesOrCallback;
+    const cb = typeof valuesOrCallback === 'function' ? valuesOrCallback : callback;
+    if (cb !== undefined) {
+      this.client.query(text, values, (err, result) => {
+        if (err) this.lastError = err;
+        cb(err, result);
+      });
+      return undefined;
+    }
+    return (this.client.query(text, values) as Promise<QueryResultLike>).catch((err: unknown) => {
+      this.lastError = err;
+      throw err;
+    });
+  }
+
+  async transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
+    const name = `resilient_pool_sp_${++this.savepoints}`;
+    await this.query(`SAVEPOINT ${name}`);
+    let result: T;
+    try {
+      result = await fn(this);
+    } catch (err) {
+      // Back to the savepoint: the outer transaction stays usable. If even that fails (the
+      // connection is gone), the original error is the one worth reporting.
+      await this.query(`ROLLBACK TO SAVEPOINT ${name}`).catch(() => {});
+      throw err;
+    }
+    await this.query(`RELEASE SAVEPOINT ${name}`);
+    return result;
+  }
+}
+
+/** Runs `fn` in a transaction, re-running it on conflicts; see TransactionOptions. */
 export async function runTransaction<T>(
   pool: Connectable,
-  fn: (tx: PgClientLike) => Promise<T>,
+  fn: (tx: Transaction, info: TransactionAttempt) => Promise<T>,
   options: TransactionOptions,
+  hooks: TransactionHooks,
 ): Promise<T> {
   const begin = beginStatement(options);
+  const retries = options.retries ?? 3;
+  const deadline = startDeadline(options.timeout, options.signal);
+  const signal = deadline?.signal ?? options.signal;
+  let attempts = 1;
+  try {
+    try {
+      return await attemptTransaction(pool, fn, options, begin, 1, signal);
+    } catch (first) {
+      if (!isConflict(first) || retries === 0) throw withAttempts(first, 1);
+      // Entered only after a conflict: the common case never pays for p-retry.
+      return await pRetry(
+        (attempt: number) => {
+          if (attempt === 1) return Promise.reject(first);
+          attempts = attempt;
+          return attemptTransaction(pool, fn, options, begin, attempt, signal);
+        },
+        {
+          retries,
+          minTimeout: 0,
+          maxTimeout: 0,
+          factor: 1,
+          randomize: false,
+          shouldRetry: async ({ error, attemptNumber }) => {
+            if (!isConflict(error)) return false;
+            const delayMs = backoffDelay(attemptNumber, hooks.backoff);
+            hooks.onRetry(attemptNumber + 1, delayMs, error);
+            await sleep(delayMs, signal);
+            return true;
+          },
+        },
+      ).catch((err: unknown) => {
+        throw withAttempts(err, attempts);
+      });
+    }
+  } finally {
+    deadline?.done();
+  }
+}
+
+/**
+ * One try. With a signal, the caller is answered as soon as it fires (the running statement is
+ * cancelled, the work rolled back in the background); a COMMIT already sent makes the answer
+ * TransactionOutcomeUnknownError, because the commit may still land.
+ */
+function attemptTransaction<T>(
+  pool: Connectable,
+  fn: (tx: Transaction, info: TransactionAttempt) => Promise<T>,
+  options: TransactionOptions,
+  begin: string,
+  attempt: number,
+  signal: AbortSignal | undefined,
+): Promise<T> {
+  if (signal === undefined)
+    return runAttempt(pool, fn, options, begin, attempt, undefined, undefined);
+  if (signal.aborted) return Promise.reject(abortError(undefined, signal));
+  const state: AttemptState = { aborted: false, committing: false, client: undefined };
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => {
+      state.aborted = true;
+      const client = state.client;
+      if (state.committing && client !== undefined) {
+        reject(new TransactionOutcomeUnknownError(endpointOf(client), signal.reason));
+        return;
+      }
+      if (client !== undefined) void cancelBackend(client);
+      reject(abortError(client && endpointOf(client), signal));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    runAttempt(pool, fn, options, begin, attempt, state, signal).then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
+}
+
+interface AttemptState {
+  aborted: boolean;
+  committing: boolean;
+  client: PgClientLike | undefined;
+}
+
+async function runAttempt<T>(
+  pool: Connectable,
+  fn: (tx: Transaction, info: TransactionAttempt) => Promise<T>,
+  options: TransactionOptions,
+  begin: string,
+  attempt: number,
+  state: AttemptState | undefined,
+  signal: AbortSignal | undefined,
+): Promise<T> {
   const client = await pool.connect({
     role: options.role === 'read' ? 'read' : 'write',
-    ...(options.signal ? { signal: options.signal } : {}),
+    ...(signal ? { signal } : {}),
   });
+  if (state !== undefined) {
+    state.client = client;
+    if (state.aborted) {
+      client.release();
+      throw new Error('transaction abandoned before it began');
+    }
+  }
+  const tx = new TransactionHandle(client, attempt);
   let result: T;
   try {
     await client.query(begin);
-    result = await fn(client);
+    result = await fn(tx, { attempt });
+    // The caller was already told the transaction failed: it must not commit now.
+    if (state?.aborted) throw new Error('transaction abandoned by its caller');
   } catch (err) {
-    await rollbackAndRelease(client);
+    await rollbackAndRelease(client, state?.aborted === true);
     throw err;
   }
+  let commit: QueryResultLike;
   try {
-    await client.query('COMMIT');
+    if (state !== undefined) state.committing = true;
+    commit = (await client.query('COMMIT')) as QueryResultLike;
   } catch (err) {
     client.release(err as Error);
-    // The COMMIT may or may not have been applied if the connection went away while it was in
-    // flight; saying so is the only honest answer (the caller must check).
-    // A client-side query_timeout is as uncertain as a lost connection: the server may have
-    // committed and not answered yet. A server-side cancel (57014) means it did not commit.
-    const errorClass = classify(err);
-    const serverCancelled = (err as { code?: unknown }).code === '57014';
-    if (
-      errorClass === 'connection' ||
-      errorClass === 'outcome-unknown' ||
-      (errorClass === 'timeout' && !serverCancelled)
-    ) {
-      throw new TransactionOutcomeUnknownError(endpointOf(client), err);
-    }
-    throw err;
+    throw commitError(client, err);
   }
   client.release();
+  if (commit.command === 'ROLLBACK') {
+    // fn caught a statement's error and went on: PostgreSQL answers COMMIT of a failed
+    // transaction with ROLLBACK, not an error. Report the error that doomed it (a conflict is
+    // then re-run like any other).
+    throw tx.lastError ?? new Error('COMMIT rolled back: the transaction had already failed');
+  }
   return result;
 }
 
-async function rollbackAndRelease(client: PgClientLike): Promise<void> {
+/** Why a COMMIT failed, and whether its outcome is known. */
+function commitError(client: PgClientLike, err: unknown): unknown {
+  // A lost connection or a client-side query_timeout leaves the commit's fate unknown: the
+  // server may have committed without answering. A server-side cancel (57014) or a conflict
+  // means it did not commit.
+  const errorClass = classify(err);
+  const serverCancelled = (err as { code?: unknown }).code === '57014';
+  if (
+    errorClass === 'connection' ||
+    errorClass === 'outcome-unknown' ||
+    (errorClass === 'timeout' && !serverCancelled)
+  ) {
+    return new TransactionOutcomeUnknownError(endpointOf(client), err);
+  }
+  return err;
+}
+
+/** Rolls back and returns the client, or destroys it if rollback fails (or was abandoned). */
+async function rollbackAndRelease(client: PgClientLike, discard: boolean): Promise<void> {
+  if (discard) {
+    // A cancel request may still be in flight for this connection: never hand it to anyone.
+    client.release(new Error('transaction abandoned; connection discarded'));
+    return;
+  }
   try {
     await client.query('ROLLBACK');
     client.release();

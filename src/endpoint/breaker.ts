@@ -94,6 +94,12 @@ export class EndpointBreaker {
     if (this.window.failure()) this.circuit.open();
   }
 
+  /** Counts a failure the classification cannot see (a primary found read-only). */
+  recordHealthFailure(): void {
+    if (!this.enabled || this.current !== 'closed') return;
+    if (this.window.failure()) this.circuit.open();
+  }
+
   /**
    * Runs `work` as the half-open probe. Rejects with CircuitOpenError if another probe is
    * already out.

@@ -6,7 +6,7 @@
  * forms for connect and query, no timer, no Error, no p-retry, no opossum.
  */
 import { isHealthFailure } from '../classify.js';
-import { AcquireTimeoutError, PoolClosedError } from '../errors.js';
+import { AcquireTimeoutError, abortError, PoolClosedError } from '../errors.js';
 import type { ResolvedEndpointConfig, ResolvedOptions } from '../options.js';
 import type { PgClientLike, PgPoolLike, QueryConfigLike, QueryResultLike } from '../pg-like.js';
 import type { BalancerTarget } from '../routing/balancer.js';
@@ -18,8 +18,11 @@ import type {
 } from '../telemetry/events.js';
 import type { LoggerLike } from '../telemetry/logger.js';
 import { EndpointBreaker } from './breaker.js';
+import { cancelBackend } from './cancel.js';
 import { Gate } from './gate.js';
+import { ConnectionHygiene, isReadOnlyPrimaryError, runCheck, stampRelease } from './hygiene.js';
 import { markNotSent } from './retry.js';
+import { inTransaction, trackTransactionStatus } from './session-state.js';
 
 export type QueryText = string | QueryConfigLike;
 
@@ -29,6 +32,7 @@ type Done<T> = (err: Error | null, value?: T) => void;
 export interface EndpointHooks {
   breaker(payload: ResilientPoolEvents['breaker']): void;
   reject(payload: ResilientPoolEvents['reject']): void;
+  leak(payload: ResilientPoolEvents['leak']): void;
 }
 
 /** Counters kept per endpoint; plain numbers, read by stats(). */
@@ -72,6 +76,7 @@ export class Endpoint implements BalancerTarget {
   };
   private closed = false;
   private readonly acquireTimeout: number;
+  private readonly hygiene: ConnectionHygiene;
 
   constructor(
     config: ResolvedEndpointConfig,
@@ -85,6 +90,7 @@ export class Endpoint implements BalancerTarget {
     this.weight = config.weight;
     this.pool = config.pool;
     this.acquireTimeout = options.queue.acquireTimeout;
+    this.hygiene = new ConnectionHygiene(options.hygiene);
     this.gate = new Gate({
       name: config.name,
       maxConcurrent: config.maxConcurrent,
@@ -140,11 +146,11 @@ export class Endpoint implements BalancerTarget {
     values: readonly unknown[] | undefined,
     signal: AbortSignal | undefined,
   ): Promise<QueryResultLike> {
-    if (admitted === true) return this.queryWithPermit(text, values, this.acquireTimeout);
+    if (admitted === true) return this.queryWithPermit(text, values, this.acquireTimeout, signal);
     if (admitted !== false) return Promise.reject(admitted);
     const queuedAt = Date.now();
     return this.gate.acquire(signal).then(
-      () => this.queryWithPermit(text, values, this.remainingAcquireTime(queuedAt)),
+      () => this.queryWithPermit(text, values, this.remainingAcquireTime(queuedAt), signal),
       (err: unknown) => Promise.reject(this.onGateFailure(err)),
     );
   }
@@ -162,11 +168,16 @@ export class Endpoint implements BalancerTarget {
     admitted: boolean | Error,
     signal: AbortSignal | undefined,
   ): Promise<PgClientLike> {
-    if (admitted === true) return this.checkoutWithPermit(this.acquireTimeout);
+    // Taken here, synchronously inside the caller's connect(), so the stack shows the caller.
+    const acquiredAt =
+      this.hygiene.leakThreshold === undefined
+        ? undefined
+        : (new Error('client acquired here').stack ?? '');
+    if (admitted === true) return this.checkoutWithPermit(this.acquireTimeout, signal, acquiredAt);
     if (admitted !== false) return Promise.reject(admitted);
     const queuedAt = Date.now();
     return this.gate.acquire(signal).then(
-      () => this.checkoutWithPermit(this.remainingAcquireTime(queuedAt)),
+      () => this.checkoutWithPermit(this.remainingAcquireTime(queuedAt), signal, acquiredAt),
       (err: unknown) => Promise.reject(this.onGateFailure(err)),
     );
   }
@@ -199,6 +210,7 @@ export class Endpoint implements BalancerTarget {
     text: QueryText,
     values: readonly unknown[] | undefined,
     connectTimeout: number,
+    signal: AbortSignal | undefined,
   ): Promise<QueryResultLike> {
     return new Promise<QueryResultLike>((resolve, reject) => {
       const finish: Done<QueryResultLike> = (err, result) => {
@@ -206,28 +218,32 @@ export class Endpoint implements BalancerTarget {
         if (err) reject(this.afterFailure(err));
         else resolve(result as QueryResultLike);
       };
-      if (this.breaker.isClosed) this.attemptQuery(text, values, connectTimeout, finish);
+      if (this.breaker.isClosed) this.attemptQuery(text, values, connectTimeout, signal, finish);
       else {
         this.asProbe<QueryResultLike>(
-          (done) => this.attemptQuery(text, values, connectTimeout, done),
+          (done) => this.attemptQuery(text, values, connectTimeout, signal, done),
           finish,
         );
       }
     });
   }
 
-  private checkoutWithPermit(connectTimeout: number): Promise<PgClientLike> {
+  private checkoutWithPermit(
+    connectTimeout: number,
+    signal: AbortSignal | undefined,
+    acquiredAt: string | undefined,
+  ): Promise<PgClientLike> {
     return new Promise<PgClientLike>((resolve, reject) => {
       const finish: Done<PgClientLike> = (err, client) => {
         if (err) {
           this.gate.release();
           reject(this.afterFailure(err));
         } else {
-          resolve(this.holdPermitUntilRelease(client as PgClientLike));
+          resolve(this.holdPermitUntilRelease(client as PgClientLike, acquiredAt));
         }
       };
       const attempt = (done: Done<PgClientLike>) =>
-        this.connect(connectTimeout, (err, client) =>
+        this.connect(connectTimeout, signal, (err, client) =>
           err ? done(err) : this.answered(done, null, client),
         );
       if (this.breaker.isClosed) attempt(finish);
@@ -241,32 +257,75 @@ export class Endpoint implements BalancerTarget {
    * would wait for a microtask, and a second error message in the same TCP chunk (a FATAL right
    * after a failed statement, as when the postmaster dies) would find a checked-out client with
    * no 'error' listener and crash the process.
+   *
+   * With a `signal` (a call timeout or the caller's abort), an abort while the statement runs
+   * cancels it on the server and ends the call at once; the client is then destroyed rather than
+   * reused, so a late cancel request can never hit the next caller's statement.
    */
   private attemptQuery(
     text: QueryText,
     values: readonly unknown[] | undefined,
     connectTimeout: number,
+    signal: AbortSignal | undefined,
     done: Done<QueryResultLike>,
   ): void {
-    this.connect(connectTimeout, (connectError, client) => {
+    this.connect(connectTimeout, signal, (connectError, client) => {
       if (connectError || client === undefined) {
         done(connectError ?? new Error('pool.connect() returned no client'));
         return;
       }
+      let abandoned = false;
+      let onAbort: (() => void) | undefined;
+      if (signal !== undefined) {
+        onAbort = () => {
+          abandoned = true;
+          void cancelBackend(client);
+          done(abortError(this.name, signal));
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+      }
       client.query(text, values, (err, result) => {
+        if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort);
+        if (abandoned) {
+          client.release(new Error('statement cancelled by the caller; connection discarded'));
+          return;
+        }
         if (err) {
-          // A client that lost its connection must not go back to the pool; one that answered
-          // with a SQL error is fine to reuse.
-          const broken = isHealthFailure(err);
-          client.release(broken ? err : undefined);
-          if (wasClientDead(err)) markNotSent(err);
-          if (broken) done(err);
-          else this.answered(done, err);
+          // A client that lost its connection must not go back to the pool, nor one that found
+          // the primary read-only (demoted); one that answered with a SQL error is reusable.
+          const broken = isHealthFailure(err) || this.isDemotionSign(err);
+          if (broken) {
+            client.release(err);
+            if (wasClientDead(err)) markNotSent(err);
+            done(err);
+          } else {
+            this.returnClient(client, () => this.answered(done, err));
+          }
         } else {
-          client.release();
-          this.answered(done, null, result);
+          this.returnClient(client, () => this.answered(done, null, result));
         }
       });
+    });
+  }
+
+  /**
+   * Gives a client back to the pool, first rolling back a transaction left open on it (a
+   * `query('BEGIN')` through the pool) so the next caller never inherits one.
+   */
+  private returnClient(client: PgClientLike, then: () => void): void {
+    if (this.hygiene.stampReleases) stampRelease(client);
+    if (!inTransaction(client)) {
+      client.release();
+      then();
+      return;
+    }
+    this.logger.warn(
+      { endpoint: this.name },
+      'resilient-pool: a statement left a transaction open on a pooled connection; rolled back (use transaction() or connect() for multi-statement work)',
+    );
+    client.query('ROLLBACK', undefined, (err) => {
+      client.release(err ?? undefined);
+      then();
     });
   }
 
@@ -275,27 +334,101 @@ export class Endpoint implements BalancerTarget {
    * idle client exists, pg hands it over on the next tick, so no timer is armed: the common case
    * stays timer-free. Errors here happened before anything was sent.
    */
-  private connect(timeoutMs: number, done: Done<PgClientLike>): void {
-    if (this.pool.idleCount > 0) {
-      this.pool.connect((err, client) => (err ? done(markNotSent(err)) : done(null, client)));
+  private connect(
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+    done: Done<PgClientLike>,
+  ): void {
+    if (this.pool.idleCount > 0 && signal === undefined) {
+      this.pool.connect((err, client) =>
+        err ? done(markNotSent(err)) : this.prepare(client as PgClientLike, 0, done),
+      );
       return;
     }
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      done(markNotSent(new AcquireTimeoutError(this.name, this.acquireTimeout)));
-    }, timeoutMs);
-    this.pool.connect((err, client) => {
+    if (signal?.aborted) {
+      done(markNotSent(abortError(this.name, signal)));
+      return;
+    }
+    let gaveUp = false;
+    const giveUp = (err: Error) => {
+      if (gaveUp) return;
+      gaveUp = true;
       clearTimeout(timer);
-      if (timedOut) {
+      if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort);
+      done(markNotSent(err));
+    };
+    const timer = setTimeout(
+      () => giveUp(new AcquireTimeoutError(this.name, this.acquireTimeout)),
+      timeoutMs,
+    );
+    const onAbort = signal && (() => giveUp(abortError(this.name, signal)));
+    if (onAbort !== undefined) signal?.addEventListener('abort', onAbort, { once: true });
+    this.pool.connect((err, client) => {
+      if (gaveUp) {
         // A connection that arrives after the caller gave up goes straight back to the pool.
         client?.release();
-      } else if (err) {
+        return;
+      }
+      gaveUp = true;
+      clearTimeout(timer);
+      if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort);
+      if (err) done(markNotSent(err));
+      else this.prepare(client as PgClientLike, 0, done);
+    });
+  }
+
+  /**
+   * Readies a client from the pool: starts tracking its transaction status, and when enabled
+   * checks a long-idle client with a cheap query and a new primary connection for being
+   * writable. A client that fails is destroyed and another taken, invisibly to the caller.
+   */
+  private prepare(client: PgClientLike, attempt: number, done: Done<PgClientLike>): void {
+    trackTransactionStatus(client);
+    const check = this.hygiene.checkFor(client, this.role);
+    if (check === undefined) {
+      done(null, client);
+      return;
+    }
+    runCheck(client, check, this.hygiene.checkTimeout, this.name, (err) => {
+      if (err === null) {
+        done(null, client);
+        return;
+      }
+      client.release(err);
+      if (isReadOnlyPrimaryError(err)) {
+        this.suspectDemotion(err);
+        done(markNotSent(err));
+      } else if (attempt >= this.gate.maxConcurrent) {
         done(markNotSent(err));
       } else {
-        done(null, client);
+        this.logger.debug(
+          { endpoint: this.name, err: describeError(err) },
+          'resilient-pool: a pooled connection failed its check; replaced',
+        );
+        this.pool.connect((connectError, next) =>
+          connectError
+            ? done(markNotSent(connectError))
+            : this.prepare(next as PgClientLike, attempt + 1, done),
+        );
       }
     });
+  }
+
+  /** 25006 from the primary: it is in recovery, so it was demoted (or a read-only replica). */
+  private isDemotionSign(err: Error): boolean {
+    if (this.role !== 'primary' || (err as { code?: unknown }).code !== '25006') return false;
+    this.suspectDemotion(err);
+    return true;
+  }
+
+  /** Counts a sign that the primary is no longer writable against its breaker, and says so. */
+  private suspectDemotion(err: Error): void {
+    this.counters.failures++;
+    this.breaker.recordHealthFailure();
+    this.logger.warn(
+      { endpoint: this.name, err: describeError(err) },
+      'resilient-pool: the primary refused a write as read-only; it may have been demoted',
+    );
   }
 
   /** The server answered (a result, or a SQL error): the endpoint is healthy. */
@@ -367,14 +500,19 @@ export class Endpoint implements BalancerTarget {
   }
 
   /**
-   * Frees the gate permit exactly once when the caller releases the client, and keeps a
-   * connection error on a held, idle client from crashing the process (pg-pool removes its own
-   * listener while a client is checked out).
+   * Wraps `release()` of a client handed to the caller. On release: the gate permit is freed
+   * exactly once; a transaction left open is rolled back (or the client destroyed if that fails);
+   * with `resetOnRelease: 'discard'` the session is reset with DISCARD ALL; with leak detection, a
+   * client held past the threshold is reported with the stack of the call that took it. A
+   * connection error on the held, idle client is caught here: pg-pool removes its own listener
+   * while a client is checked out, and an unheard 'error' would crash the process.
    */
-  private holdPermitUntilRelease(client: PgClientLike): PgClientLike {
+  private holdPermitUntilRelease(
+    client: PgClientLike,
+    acquiredAt: string | undefined,
+  ): PgClientLike {
     CLIENT_ENDPOINT.set(client, this.name);
     const poolRelease = client.release;
-    let permitHeld = true;
     let broken: Error | undefined;
     const onError = (err: Error) => {
       broken = err;
@@ -384,17 +522,56 @@ export class Endpoint implements BalancerTarget {
       );
     };
     client.on?.('error', onError);
+    const leakTimer = acquiredAt === undefined ? undefined : this.watchForLeak(acquiredAt);
+    const backToPool = (err?: Error | boolean) => {
+      if (this.hygiene.stampReleases && !err) stampRelease(client);
+      poolRelease.call(client, err);
+      this.gate.release();
+    };
     client.release = (err?: Error | boolean) => {
-      if (permitHeld) {
-        permitHeld = false;
-        client.off?.('error', onError);
-        this.gate.release();
+      client.off?.('error', onError);
+      if (leakTimer !== undefined) clearTimeout(leakTimer);
+      // Until the pool has it back, a second release is the caller's bug, as in pg.
+      client.release = alreadyReleased;
+      const destroy = err ?? broken;
+      if (destroy) return backToPool(destroy);
+      const reset = inTransaction(client)
+        ? 'ROLLBACK'
+        : this.hygiene.resetOnRelease === 'discard'
+          ? 'DISCARD ALL'
+          : undefined;
+      if (reset === undefined) return backToPool();
+      if (reset === 'ROLLBACK') {
+        this.logger.warn(
+          { endpoint: this.name },
+          'resilient-pool: a client was released inside a transaction; rolled back',
+        );
       }
-      client.release = poolRelease;
-      return poolRelease.call(client, err ?? broken);
+      client.query(reset, undefined, (resetError) => backToPool(resetError ?? undefined));
     };
     return client;
   }
+
+  /** With leak detection on, a timer that reports the checkout if it outlives the threshold. */
+  private watchForLeak(acquiredAt: string): ReturnType<typeof setTimeout> | undefined {
+    const threshold = this.hygiene.leakThreshold;
+    if (threshold === undefined) return undefined;
+    const takenAt = Date.now();
+    const timer = setTimeout(() => {
+      const heldMs = Date.now() - takenAt;
+      this.logger.warn(
+        { endpoint: this.name, heldMs, acquiredAt },
+        `resilient-pool: a client of "${this.name}" has been held for ${heldMs} ms without release (possible leak)`,
+      );
+      this.hooks.leak({ endpoint: this.name, heldMs, acquiredAt });
+    }, threshold);
+    timer.unref();
+    return timer;
+  }
+}
+
+function alreadyReleased(): never {
+  throw new Error('Release called on client which has already been released to the pool.');
 }
 
 /** Which endpoint a client handed out by `checkout()` belongs to. */

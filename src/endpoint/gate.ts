@@ -6,7 +6,7 @@
  *
  * The fast path (a permit is free and nobody waits) is synchronous and allocates nothing.
  */
-import { AbortedError, AcquireTimeoutError, QueueFullError, withoutStack } from '../errors.js';
+import { AcquireTimeoutError, abortError, QueueFullError, withoutStack } from '../errors.js';
 
 interface Waiter {
   resolve: () => void;
@@ -89,7 +89,7 @@ export class Gate {
    */
   acquire(signal?: AbortSignal, timeoutMs: number = this.acquireTimeout): Promise<void> {
     if (this.tryAcquire()) return Promise.resolve();
-    if (signal?.aborted) return Promise.reject(new AbortedError(this.name, signal.reason));
+    if (signal?.aborted) return Promise.reject(abortError(this.name, signal));
     if (this.isFull) return Promise.reject(this.fullError());
     return new Promise<void>((resolve, reject) => {
       const waiter: Waiter = {
@@ -105,7 +105,7 @@ export class Gate {
         timeoutMs,
       );
       if (signal) {
-        waiter.onAbort = () => this.giveUp(waiter, new AbortedError(this.name, signal.reason));
+        waiter.onAbort = () => this.giveUp(waiter, abortError(this.name, signal));
         signal.addEventListener('abort', waiter.onAbort, { once: true });
       }
       this.queue.push(waiter);

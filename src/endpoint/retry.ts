@@ -4,7 +4,7 @@
  * first failure, so the success path never pays for it.
  */
 import { classify, isRetryable } from '../classify.js';
-import { AbortedError } from '../errors.js';
+import { abortError } from '../errors.js';
 import type { RetryOptions } from '../options.js';
 
 /**
@@ -26,12 +26,12 @@ export function backoffDelay(
 
 /** Resolves after `ms`, or rejects with AbortedError as soon as `signal` fires. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  if (signal?.aborted) return Promise.reject(new AbortedError(undefined, signal.reason));
+  if (signal?.aborted) return Promise.reject(abortError(undefined, signal));
   if (ms <= 0) return Promise.resolve();
   return new Promise((resolve, reject) => {
     const onAbort = () => {
       clearTimeout(timer);
-      reject(new AbortedError(undefined, signal?.reason));
+      reject(abortError(undefined, signal as AbortSignal));
     };
     const timer = setTimeout(() => {
       signal?.removeEventListener('abort', onAbort);

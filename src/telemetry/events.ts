@@ -17,6 +17,8 @@ export interface ResilientPoolEvents {
   retry: { endpoint: string; attempt: number; delayMs: number; error: unknown };
   /** A call was refused before reaching the database. */
   reject: { endpoint: string; reason: RejectReason };
+  /** A client from connect() was held longer than `leakDetection.threshold`. */
+  leak: { endpoint: string; heldMs: number; acquiredAt: string };
   /** A wrapped pool reported an error on an idle client (the server restarted, say). */
   error: Error & { endpoint?: string };
 }

@@ -21,6 +21,11 @@ const OK: QueryResultLike = { rows: [{ ok: 1 }], rowCount: 1, command: 'SELECT',
 export class FakeClient extends EventEmitter implements PgClientLike {
   released = 0;
   destroyed = false;
+  /** Like pg's: reports the transaction status with every ReadyForQuery. */
+  readonly connection = new EventEmitter();
+  /** Set by FakePool.killIdle(): the next statement fails as on a dropped connection. */
+  dead = false;
+  private status = 'I';
   release: (err?: Error | boolean) => void = () => {};
   constructor(private readonly owner: FakePool) {
     super();
@@ -43,16 +48,36 @@ export class FakeClient extends EventEmitter implements PgClientLike {
     this.owner.statements.push(text);
     let result: Promise<QueryResultLike>;
     try {
+      if (this.dead) throw new Error('Connection terminated unexpectedly');
       result = Promise.resolve(this.owner.handler(text, values, this.owner));
     } catch (err) {
       result = Promise.reject(err);
     }
+    result = result.then(
+      (r) => {
+        this.readyForQuery(text, false);
+        return r;
+      },
+      (err: unknown) => {
+        if (!this.dead) this.readyForQuery(text, true);
+        throw err;
+      },
+    );
     if (!callback) return result;
     result.then(
       (r) => callback(null, r),
       (err: Error) => callback(err),
     );
     return undefined;
+  }
+
+  /** Reports the transaction status as PostgreSQL would after `text`. */
+  private readyForQuery(text: string, failed: boolean): void {
+    const word = text.trim().split(/\s+/)[0]?.toUpperCase();
+    if (word === 'BEGIN' || word === 'START') this.status = 'T';
+    else if (word === 'COMMIT' || word === 'ROLLBACK' || word === 'END') this.status = 'I';
+    else if (failed && this.status === 'T') this.status = 'E';
+    this.connection.emit('readyForQuery', { status: this.status });
   }
 }
 
@@ -114,10 +139,15 @@ export class FakePool extends EventEmitter implements PgPoolLike {
       client.release = () => {
         throw new Error('Release called on client which has already been released to the pool.');
       };
-      if (err) client.destroyed = true;
+      if (err || client.dead) client.destroyed = true;
       else this.idle.push(client);
     };
     return Promise.resolve(client);
+  }
+
+  /** Marks every idle client dead, as if the server dropped them unnoticed. */
+  killIdle(): void {
+    for (const client of this.idle) client.dead = true;
   }
 
   end(): Promise<void> {
