@@ -198,8 +198,16 @@ export class FaultInjector implements PgPoolLike {
     return this.wrappedPool.totalCount;
   }
 
+  /**
+   * The wrapped pool's idle count, except 0 while a connect fault is armed: a pool with idle
+   * clients hands one over at once, so callers (ResilientPool among them) need no timer for it;
+   * an injected connect delay or hang would otherwise escape their acquire timeouts.
+   */
   get idleCount(): number {
-    return this.wrappedPool.idleCount;
+    const connectFault = [...this.#delays, ...this.#outcomes].some(
+      (r) => r.operation === 'connect',
+    );
+    return connectFault ? 0 : this.wrappedPool.idleCount;
   }
 
   get waitingCount(): number {

@@ -17,8 +17,8 @@ import {
 } from './scenario-names.js';
 import { planFault } from './scenarios.js';
 import { baselineOps, summarizeFault } from './summary.js';
-import { openTargets } from './targets.js';
-import { prepareSchema, Workload } from './workload.js';
+import { type DrillTargets, openTargets } from './targets.js';
+import { KV_TABLE, LEDGER_TABLE, prepareSchema, Workload } from './workload.js';
 
 export interface DrillOptions {
   /**
@@ -80,6 +80,25 @@ export function availableScenarios(
   return { play, skipped };
 }
 
+/** External replicas: wait (bounded) until they have replayed the drill's tables. */
+async function waitForSchemaOnReplicas(targets: DrillTargets): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  for (const replica of targets.replicas) {
+    const pool = targets.pools.get(replica.name);
+    for (;;) {
+      const { rows } = await pool!.query<{ ready: boolean }>(
+        'SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL AS ready',
+        [KV_TABLE, LEDGER_TABLE],
+      );
+      if (rows[0]?.ready) break;
+      if (Date.now() > deadline) {
+        throw new Error(`${replica.name} did not replay the drill's tables within 20 s`);
+      }
+      await delay(200);
+    }
+  }
+}
+
 export async function runDrill(options: DrillOptions = {}): Promise<DrillReport> {
   const durationMs = options.durationMs ?? 60_000;
   const concurrency = options.concurrency ?? 8;
@@ -93,20 +112,29 @@ export async function runDrill(options: DrillOptions = {}): Promise<DrillReport>
     replicas,
   });
   for (const line of skipped) say(`skipped ${line}`);
-  const rng = createRng(seed);
+  // The failover is final (the old primary stays down): whatever else runs goes before it.
+  if (play.includes('primary-failover')) {
+    play.splice(play.indexOf('primary-failover'), 1);
+    play.push('primary-failover');
+  }
+  // Two streams, so the schedule (which node, when) depends on the seed alone and not on how
+  // many calls the workload happened to make.
+  const scheduleRng = createRng(seed);
+  const workloadRng = createRng(seed ^ 0x9e3779b9);
   const startedAt = new Date().toISOString();
 
   const targets = await openTargets({ replicas, external, concurrency, log: undefined });
   try {
     const { db } = targets;
     await prepareSchema(db);
-    await targets.cluster?.waitForReplication(20_000);
+    if (targets.cluster) await targets.cluster.waitForReplication(20_000);
+    else await waitForSchemaOnReplicas(targets);
     const recorder = new Recorder(db);
     const workload = new Workload(db, {
       concurrency,
       rate,
       readShare: 0.8,
-      rng,
+      rng: workloadRng,
       onOutcome: (o) => recorder.record(o),
     });
     const sampler = setInterval(() => {
@@ -125,8 +153,12 @@ export async function runDrill(options: DrillOptions = {}): Promise<DrillReport>
       for (const [i, name] of play.entries()) {
         const slotEnd = baselineMs + (i + 1) * slotMs;
         const holdMs = Math.max(1_000, slotMs * 0.35);
-        await delay(rng() * slotMs * 0.1);
-        const fault = planFault(name, targets, rng, holdMs);
+        await delay(scheduleRng() * slotMs * 0.1);
+        const fault = planFault(name, targets, scheduleRng, holdMs);
+        if (fault === undefined) {
+          say(`skipped ${name}: no node left that it can hit`);
+          continue;
+        }
         recorder.fault = `${fault.name} (${fault.target})`;
         const start = recorder.now();
         say(`fault: ${fault.description}`);

@@ -18,6 +18,13 @@ export interface PlannedFault {
   heal(): Promise<void>;
 }
 
+const PROCESS_FAULTS: ReadonlySet<ScenarioName> = new Set(['replica-kill', 'replica-hang']);
+const REPLICA_FAULTS: ReadonlySet<ScenarioName> = new Set([
+  'replica-kill',
+  'replica-hang',
+  'primary-failover',
+]);
+
 function serverOf(node: DrillNode): ClusterNode {
   if (node.server === undefined) {
     throw new Error(`${node.name}: process faults need the local cluster (not --primary URL)`);
@@ -58,8 +65,14 @@ export function planFault(
   targets: DrillTargets,
   rng: () => number,
   holdMs: number,
-): PlannedFault {
-  const { replicas, primary } = targets;
+): PlannedFault | undefined {
+  const { primary } = targets;
+  // After a failover the promoted replica's endpoint leads to the new primary: process faults
+  // pick only nodes that are still replicas (and network faults any replica endpoint).
+  const replicas = PROCESS_FAULTS.has(name)
+    ? targets.replicas.filter((r) => r.server !== undefined)
+    : targets.replicas;
+  if (REPLICA_FAULTS.has(name) && replicas.length === 0) return undefined;
   switch (name) {
     case 'replica-kill': {
       const node = pick(rng, replicas);
