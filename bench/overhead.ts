@@ -4,10 +4,11 @@
  * Both sides are timed with process.hrtime.bigint() in alternating rounds after an untimed
  * warm-up round each.
  */
-import { ResilientPool } from '../src/index.js';
+
 import { FakePool } from '../test/support/fake-pool.js';
 import type { BenchPlan } from './config.js';
 import { median } from './stats.js';
+import { ResilientPool } from './subject.js';
 import { within } from './watchdog.js';
 
 const SQL = 'SELECT 1';

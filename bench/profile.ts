@@ -9,10 +9,11 @@
  * pgraw: pg.Pool.query on the same kind of pool, for comparison;
  * open: refused calls of an open circuit; full: refused calls of a full queue.
  */
-import { ResilientPool } from '../src/index.js';
+
 import { FakePool } from '../test/support/fake-pool.js';
 import { timedRound } from './load.js';
 import { openServer } from './server.js';
+import { ResilientPool } from './subject.js';
 
 const [mode = 'fake', secondsArg = '5', concurrencyArg = '32'] = process.argv.slice(2);
 const ms = Number(secondsArg) * 1000;

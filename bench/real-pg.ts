@@ -7,10 +7,11 @@
  * Case 4 sends `db.read()` to two replica pools on the same server, max 16 each, so the wrapped
  * side has the same 32 connections as the raw pool it is compared with.
  */
-import { ResilientPool } from '../src/index.js';
+
 import type { BenchPlan } from './config.js';
 import { type PairedResult, pairedRounds } from './paired.js';
 import type { BenchServer } from './server.js';
+import { ResilientPool } from './subject.js';
 
 const SQL = 'SELECT 1';
 

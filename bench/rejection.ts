@@ -3,10 +3,11 @@
  * open circuit and for a full queue; with reference costs of a bare await, an awaited rejection
  * and an Error with a captured stack, measured by the same loop.
  */
-import { ResilientPool } from '../src/index.js';
+
 import { FakePool } from '../test/support/fake-pool.js';
 import type { BenchPlan } from './config.js';
 import { median, min } from './stats.js';
+import { ResilientPool } from './subject.js';
 import { within } from './watchdog.js';
 
 const SQL = 'SELECT 1';

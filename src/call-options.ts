@@ -38,7 +38,10 @@ export const TRANSACTION_KEYS: Readonly<Record<string, KeyCheck>> = {
   readOnly: isBoolean,
   deferrable: isBoolean,
 };
-export const END_KEYS: Readonly<Record<string, KeyCheck>> = { timeout: isTimeout };
+/** end({ timeout: 0 }) means: do not wait for calls in flight. */
+export const END_KEYS: Readonly<Record<string, KeyCheck>> = {
+  timeout: (v) => v === 0 || isTimeout(v),
+};
 
 /** The ConfigError for a call's bad options, or undefined when they are fine. */
 export function callOptionsError(

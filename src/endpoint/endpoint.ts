@@ -384,6 +384,10 @@ export class Endpoint implements BalancerTarget {
    */
   private prepare(client: PgClientLike, attempt: number, done: Done<PgClientLike>): void {
     trackTransactionStatus(client);
+    if (!this.hygiene.checks) {
+      done(null, client);
+      return;
+    }
     const check = this.hygiene.checkFor(client, this.role);
     if (check === undefined) {
       done(null, client);

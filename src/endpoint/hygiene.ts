@@ -40,8 +40,11 @@ export class ConnectionHygiene {
   readonly checkTimeout: number;
   readonly resetOnRelease: 'none' | 'discard';
   readonly leakThreshold: number | undefined;
+  /** Whether any check can apply; false keeps `checkFor` off the hot path entirely. */
+  readonly checks: boolean;
 
   constructor(private readonly options: ResolvedHygieneOptions) {
+    this.checks = options.validate.idleAfter !== undefined || options.validate.primaryWritable;
     this.stampReleases = options.validate.idleAfter !== undefined;
     this.checkTimeout = options.validate.timeout;
     this.resetOnRelease = options.resetOnRelease;
