@@ -25,6 +25,8 @@ export interface QueryConfigLike {
 export interface PgClientLike {
   // biome-ignore lint/suspicious/noExplicitAny: pg's overloads return different result shapes
   query(textOrConfig: string | QueryConfigLike, values?: readonly unknown[]): Promise<any>;
+  /** A submittable (pg-cursor, pg-query-stream): returned as given, results flow through it. */
+  query<T extends { submit: (...args: never[]) => unknown }>(submittable: T): T;
   /** pg's callback form; the library uses it to release clients synchronously. */
   query(
     textOrConfig: string | QueryConfigLike,

@@ -106,7 +106,7 @@ interface FailedCall {
 }
 
 export class ResilientPool extends SafeEmitter {
-  private readonly options: ResolvedOptions;
+  private readonly resolved: ResolvedOptions;
   private readonly logger: LoggerLike;
   private readonly router: Router;
   private readonly endpoints: readonly Endpoint[];
@@ -128,7 +128,7 @@ export class ResilientPool extends SafeEmitter {
     const resolved = resolveOptions(options);
     const logger = createLogger(resolved.logger);
     super(logger);
-    this.options = resolved;
+    this.resolved = resolved;
     this.logger = logger;
     const hooks = {
       breaker: (p: ResilientPoolEvents['breaker']) => this.emitSafely('breaker', p),
@@ -285,7 +285,7 @@ export class ResilientPool extends SafeEmitter {
     if (invalid) return Promise.reject(invalid);
     if (this.ending) return Promise.reject(new PoolClosedError());
     return runTransaction(this, fn, options, {
-      backoff: this.options.retry,
+      backoff: this.resolved.retry,
       onRetry: (attempt, delayMs, error) =>
         this.emitSafely('retry', {
           endpoint: options.role === 'read' ? 'replica' : this.router.primary.name,
@@ -299,6 +299,14 @@ export class ResilientPool extends SafeEmitter {
   /** A plain snapshot of every endpoint's state and counters. */
   stats(): PoolStats {
     return snapshotStats(this.endpoints);
+  }
+
+  /**
+   * The primary pool's options (pg.Pool exposes its own). Query builders read it: Kysely's
+   * PostgresDialect requires it. It is the caller's own object, never logged by this library.
+   */
+  get options(): object {
+    return this.router.primary.pool.options ?? {};
   }
 
   /** Clients open in the wrapped pools (pg.Pool's `totalCount`, summed). */
@@ -394,7 +402,7 @@ export class ResilientPool extends SafeEmitter {
       text === null
         ? endpoint.checkoutAdmitted(admitted, signal)
         : endpoint.queryAdmitted(admitted, text, values, signal);
-    if (this.options.retry.retries === 0) return attempt;
+    if (this.resolved.retry.retries === 0) return attempt;
     return attempt.catch((err: unknown) =>
       this.retryAfterFailure(err, {
         role,
@@ -417,7 +425,7 @@ export class ResilientPool extends SafeEmitter {
     first: unknown,
     call: FailedCall,
   ): Promise<QueryResultLike | PgClientLike> {
-    const { retry } = this.options;
+    const { retry } = this.resolved;
     if (!this.mayRetry(first, call)) return Promise.reject(first);
     let lastError: unknown = first;
     this.retrying++;
@@ -556,7 +564,7 @@ export class ResilientPool extends SafeEmitter {
       );
     }
     for (const endpoint of this.endpoints) endpoint.shutdown();
-    if (this.options.ownsPools) {
+    if (this.resolved.ownsPools) {
       // pg's end() waits for every checked-out client; a client leaked by the application would
       // hold it forever, so it is given what is left of the timeout.
       const remaining = Math.max(1_000, timeoutMs - (Date.now() - startedAt));
