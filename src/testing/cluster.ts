@@ -21,6 +21,7 @@ import {
   postgresBinary,
   writeBaseConf,
 } from './init-primary.js';
+import { startOrphanWatchdog } from './orphan-watchdog.js';
 import { ClusterStartError, LogTail, PostgresProcess } from './postgres-process.js';
 import { followNewPrimary, promoteStandby } from './promote.js';
 import { waitForReplay } from './replication.js';
@@ -222,6 +223,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
   };
 
   const servers: PostgresProcess[] = [];
+  const watchdog = startOrphanWatchdog(ownedPaths, dirs);
   try {
     const password = randomBytes(18).toString('base64url');
     const binary = await postgresBinary();
@@ -271,9 +273,13 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     const nodes = servers.map(
       (server, i) => new LocalClusterNode(server, i === 0 ? 'primary' : 'replica', password, pools),
     );
-    return new Cluster(nodes, servers, pools, removeFiles);
+    return new Cluster(nodes, servers, pools, async () => {
+      await removeFiles();
+      watchdog.stop();
+    });
   } catch (err) {
     await Promise.all(servers.map((s) => s.kill()));
+    watchdog.stop();
     await removeFiles().catch(() => {});
     throw err;
   }
