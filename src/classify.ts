@@ -140,6 +140,10 @@ export function isRetryable(err: unknown): boolean {
  * answered.
  */
 export function isHealthFailure(err: unknown): boolean {
+  // The caller's own deadline or abort says nothing about the server.
+  if (err instanceof ResilientPoolError && err.code !== 'E_ACQUIRE_TIMEOUT') {
+    return err.code === 'E_OUTCOME_UNKNOWN';
+  }
   switch (classify(err)) {
     case 'connection':
     case 'resource':

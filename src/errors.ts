@@ -148,7 +148,7 @@ export class TransactionOutcomeUnknownError extends ResilientPoolError {
   constructor(endpoint: string | undefined, cause?: unknown) {
     super(
       'E_OUTCOME_UNKNOWN',
-      `Outcome unknown: the connection to endpoint "${endpoint ?? 'unknown'}" was lost while the commit was in flight`,
+      `Outcome unknown: the connection to endpoint "${endpoint ?? 'unknown'}" was lost, or gave no answer in time, while the commit was in flight`,
       false,
       { endpoint, cause },
     );

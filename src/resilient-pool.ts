@@ -261,6 +261,7 @@ export class ResilientPool extends SafeEmitter {
       undefined,
       optionsOrCallback?.signal,
       true,
+      optionsOrCallback?.timeout,
     ) as Promise<PgClientLike>;
   }
 

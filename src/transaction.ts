@@ -110,25 +110,37 @@ export function beginStatement(options: TransactionOptions): string {
   return parts.join(' ');
 }
 
-/** SQLSTATEs after which PostgreSQL's manual (13.5) says to re-run the whole transaction. */
+/**
+ * Serialization failure and deadlock (40001, 40P01), after which PostgreSQL's manual (13.5) says
+ * to re-run the whole transaction, and lock not available (55P03, a NOWAIT or lock_timeout
+ * refusal), which this library re-runs the same way.
+ */
 function isConflict(err: unknown): boolean {
   return classify(err) === 'conflict';
 }
 
 function withAttempts(err: unknown, attempts: number): unknown {
-  if (typeof err === 'object' && err !== null) (err as { attempts?: number }).attempts = attempts;
+  if (typeof err === 'object' && err !== null && Object.isExtensible(err)) {
+    (err as { attempts?: number }).attempts = attempts;
+  }
   return err;
 }
 
 class TransactionHandle implements Transaction {
-  /** The last error a statement raised, to explain a COMMIT that rolled back. */
-  lastError: unknown;
+  /** The first error a statement raised, to explain a COMMIT that rolled back. */
+  firstError: unknown;
   private savepoints = 0;
 
   constructor(
     readonly client: PgClientLike,
     readonly attempt: number,
+    /** Set when the caller was already answered (timeout, abort): no more statements. */
+    private readonly abandoned: () => Error | undefined,
   ) {}
+
+  private noteError(err: unknown): void {
+    this.firstError ??= err;
+  }
 
   query<R extends Row = Row>(
     text: string | QueryConfigLike,
@@ -147,15 +159,21 @@ class TransactionHandle implements Transaction {
   ): Promise<QueryResultLike> | undefined {
     const values = typeof valuesOrCallback === 'function' ? undefined : valuesOrCallback;
     const cb = typeof valuesOrCallback === 'function' ? valuesOrCallback : callback;
+    const abandoned = this.abandoned();
+    if (abandoned !== undefined) {
+      if (cb === undefined) return Promise.reject(abandoned);
+      queueMicrotask(() => cb(abandoned));
+      return undefined;
+    }
     if (cb !== undefined) {
       this.client.query(text, values, (err, result) => {
-        if (err) this.lastError = err;
+        if (err) this.noteError(err);
         cb(err, result);
       });
       return undefined;
     }
     return (this.client.query(text, values) as Promise<QueryResultLike>).catch((err: unknown) => {
-      this.lastError = err;
+      this.noteError(err);
       throw err;
     });
   }
@@ -292,7 +310,11 @@ async function runAttempt<T>(
       throw new Error('transaction abandoned before it began');
     }
   }
-  const tx = new TransactionHandle(client, attempt);
+  const tx = new TransactionHandle(client, attempt, () =>
+    state?.aborted
+      ? new Error('the transaction was abandoned by its caller (timeout or abort)')
+      : undefined,
+  );
   let result: T;
   try {
     await client.query(begin);
@@ -315,8 +337,8 @@ async function runAttempt<T>(
   if (commit.command === 'ROLLBACK') {
     // fn caught a statement's error and went on: PostgreSQL answers COMMIT of a failed
     // transaction with ROLLBACK, not an error. Report the error that doomed it (a conflict is
-    // then re-run like any other).
-    throw tx.lastError ?? new Error('COMMIT rolled back: the transaction had already failed');
+    // then re-run like any other). The first error is the cause; later ones (25P02) follow it.
+    throw tx.firstError ?? new Error('COMMIT rolled back: the transaction had already failed');
   }
   return result;
 }

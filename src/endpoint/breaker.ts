@@ -8,11 +8,23 @@
  * `opossum.call()`, which lets exactly one through and closes or re-opens on its outcome.
  */
 import CircuitBreaker from 'opossum';
-import { isHealthFailure } from '../classify.js';
+import { classify, isHealthFailure } from '../classify.js';
 import { CircuitOpenError, withoutStack } from '../errors.js';
 import type { BreakerOptions } from '../options.js';
 import type { BreakerState } from '../telemetry/events.js';
 import { HealthWindow } from './health-window.js';
+
+/** Whether an error is the server's own answer (a SQL error other than read-only). */
+function answeredByServer(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return (
+    typeof code === 'string' &&
+    /^[0-9A-Z]{5}$/.test(code) &&
+    code !== '25006' &&
+    !isHealthFailure(err) &&
+    classify(err) !== 'aborted'
+  );
+}
 
 /** Runs the probe's work; opossum's action, so one breaker can guard any kind of call. */
 function runProbe<R>(work: () => Promise<R>): Promise<R> {
@@ -44,8 +56,9 @@ export class EndpointBreaker {
       timeout: false,
       rollingPercentilesEnabled: false,
       enableSnapshots: false,
-      // A probe answered with a SQL error still proves the server is back.
-      errorFilter: (err: unknown) => !isHealthFailure(err),
+      // A probe answered with a SQL error still proves the server is back; one the caller
+      // abandoned, or a primary answering read-only (25006), proves nothing good.
+      errorFilter: (err: unknown) => answeredByServer(err),
     });
     const change = (state: BreakerState) => {
       const previous = this.current;

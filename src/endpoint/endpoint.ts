@@ -22,7 +22,7 @@ import { cancelBackend } from './cancel.js';
 import { Gate } from './gate.js';
 import { ConnectionHygiene, isReadOnlyPrimaryError, runCheck, stampRelease } from './hygiene.js';
 import { markNotSent } from './retry.js';
-import { inTransaction, trackTransactionStatus } from './session-state.js';
+import { afterReadyForQuery, inTransaction, trackTransactionStatus } from './session-state.js';
 
 export type QueryText = string | QueryConfigLike;
 
@@ -72,7 +72,14 @@ export class Endpoint implements BalancerTarget {
     sqlErrors: 0,
     failures: 0,
     retries: 0,
-    rejected: { 'circuit-open': 0, 'queue-full': 0, 'acquire-timeout': 0, aborted: 0, closed: 0 },
+    rejected: {
+      'circuit-open': 0,
+      'queue-full': 0,
+      'acquire-timeout': 0,
+      timeout: 0,
+      aborted: 0,
+      closed: 0,
+    },
   };
   private closed = false;
   private readonly acquireTimeout: number;
@@ -299,7 +306,14 @@ export class Endpoint implements BalancerTarget {
             if (wasClientDead(err)) markNotSent(err);
             done(err);
           } else {
-            this.returnClient(client, () => this.answered(done, err));
+            afterReadyForQuery(client, (connectionError) => {
+              if (connectionError) {
+                client.release(connectionError);
+                this.answered(done, err);
+              } else {
+                this.returnClient(client, () => this.answered(done, err));
+              }
+            });
           }
         } else {
           this.returnClient(client, () => this.answered(done, null, result));
@@ -466,6 +480,7 @@ export class Endpoint implements BalancerTarget {
     }
     if (code === 'E_QUEUE_FULL') return this.rejected('queue-full', err);
     if (code === 'E_ABORTED') return this.rejected('aborted', err);
+    if (code === 'E_TIMEOUT') return this.rejected('timeout', err);
     if (code === 'E_POOL_CLOSED') return this.rejected('closed', err);
     return err;
   }
@@ -539,19 +554,21 @@ export class Endpoint implements BalancerTarget {
       client.release = alreadyReleased;
       const destroy = err ?? broken;
       if (destroy) return backToPool(destroy);
-      const reset = inTransaction(client)
-        ? 'ROLLBACK'
-        : this.hygiene.resetOnRelease === 'discard'
-          ? 'DISCARD ALL'
-          : undefined;
-      if (reset === undefined) return backToPool();
-      if (reset === 'ROLLBACK') {
-        this.logger.warn(
-          { endpoint: this.name },
-          'resilient-pool: a client was released inside a transaction; rolled back',
-        );
-      }
-      client.query(reset, undefined, (resetError) => backToPool(resetError ?? undefined));
+      // Released from inside a failed statement's callback, the transaction status is only
+      // known once pg has read the ReadyForQuery that follows.
+      afterReadyForQuery(client, (connectionError) => {
+        if (connectionError) return backToPool(connectionError);
+        const resets: string[] = [];
+        if (inTransaction(client)) {
+          resets.push('ROLLBACK');
+          this.logger.warn(
+            { endpoint: this.name },
+            'resilient-pool: a client was released inside a transaction; rolled back',
+          );
+        }
+        if (this.hygiene.resetOnRelease === 'discard') resets.push('DISCARD ALL');
+        runResets(client, resets, backToPool);
+      });
     };
     return client;
   }
@@ -572,6 +589,19 @@ export class Endpoint implements BalancerTarget {
     timer.unref();
     return timer;
   }
+}
+
+/** Runs reset statements in order, then hands the client back (destroying it on failure). */
+function runResets(
+  client: PgClientLike,
+  statements: readonly string[],
+  backToPool: (err?: Error) => void,
+): void {
+  const [first, ...rest] = statements;
+  if (first === undefined) return backToPool();
+  client.query(first, undefined, (err) =>
+    err ? backToPool(err) : runResets(client, rest, backToPool),
+  );
 }
 
 function alreadyReleased(): never {

@@ -81,8 +81,14 @@ export function runCheck(
     clearTimeout(timer);
     done(err);
   };
+  // Classified as a connection failure ('ETIMEDOUT'): the connection is presumed dead.
   const timer = setTimeout(
-    () => finish(new Error(`connection check did not answer within ${timeoutMs} ms`)),
+    () =>
+      finish(
+        Object.assign(new Error(`connection check did not answer within ${timeoutMs} ms`), {
+          code: 'ETIMEDOUT',
+        }),
+      ),
     timeoutMs,
   );
   const sql =

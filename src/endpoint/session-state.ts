@@ -35,3 +35,40 @@ export function inTransaction(client: object): boolean {
   const status = (client as Tracked)[STATUS];
   return status === 'T' || status === 'E';
 }
+
+interface Waitable {
+  readyForQuery?: boolean;
+  connection?: {
+    once?(event: 'readyForQuery', listener: () => void): unknown;
+    off?(event: 'readyForQuery', listener: () => void): unknown;
+  };
+  on?(event: 'error', listener: (err: Error) => void): unknown;
+  off?(event: 'error', listener: (err: Error) => void): unknown;
+}
+
+/**
+ * Calls `then` once pg has read the ReadyForQuery that follows the statement just answered. pg
+ * answers a failed statement before that message arrives, so only then is the transaction status
+ * current ('BEGIN; SELECT 1/0' leaves a failed transaction that must be rolled back). If the
+ * connection fails meanwhile, `then` gets the error and the client must be destroyed; the
+ * listener also keeps that error from crashing the process.
+ */
+export function afterReadyForQuery(client: object, then: (err?: Error) => void): void {
+  const c = client as Waitable;
+  const connection = c.connection;
+  if (c.readyForQuery !== false || typeof connection?.once !== 'function') {
+    then();
+    return;
+  }
+  const onReady = () => {
+    c.off?.('error', onError);
+    then();
+  };
+  const onError = (err: Error) => {
+    connection.off?.('readyForQuery', onReady);
+    c.off?.('error', onError);
+    then(err);
+  };
+  connection.once('readyForQuery', onReady);
+  c.on?.('error', onError);
+}

@@ -7,7 +7,13 @@ import type { LoggerLike } from './logger.js';
 
 export type BreakerState = 'closed' | 'open' | 'half-open';
 export type EndpointRole = 'primary' | 'replica';
-export type RejectReason = 'circuit-open' | 'queue-full' | 'acquire-timeout' | 'aborted' | 'closed';
+export type RejectReason =
+  | 'circuit-open'
+  | 'queue-full'
+  | 'acquire-timeout'
+  | 'timeout'
+  | 'aborted'
+  | 'closed';
 
 /** Payloads of the events a ResilientPool emits. */
 export interface ResilientPoolEvents {

@@ -175,6 +175,17 @@ describe('connection hygiene', () => {
     expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
   });
 
+  it("a failed multi-statement 'BEGIN; ...' through query() never leaves a failed transaction behind", async () => {
+    const { db } = makeDb({}, { max: 1 });
+    await expect(db.query('BEGIN; SELECT 1/0')).rejects.toMatchObject({ code: '22012' });
+    // The only connection: it must be idle again, not in a failed transaction (25P02).
+    await expect(db.query('SELECT 1 AS ok')).resolves.toMatchObject({ rows: [{ ok: 1 }] });
+    const client = await db.connect();
+    await client.query('BEGIN');
+    await client.query('SELECT 1/0').catch(() => client.release());
+    await expect(db.query('SELECT 2 AS ok')).resolves.toMatchObject({ rows: [{ ok: 2 }] });
+  });
+
   it('reports a leaked client with the stack of the call that took it', async () => {
     const { db } = makeDb({ leakDetection: { threshold: 100 } });
     const leaks: Array<{ heldMs: number; acquiredAt: string }> = [];

@@ -105,6 +105,25 @@ describe('transaction()', () => {
     expect(runs).toBe(2);
   });
 
+  it('a COMMIT answered with ROLLBACK reports the first error fn swallowed, not a later 25P02', async () => {
+    const primary = new FakePool('p');
+    const unique = pgError('23505');
+    primary.handler = (text) => {
+      if (text.startsWith('INSERT')) throw unique;
+      if (text.startsWith('UPDATE')) throw pgError('25P02');
+      if (text === 'COMMIT') return { rows: [], rowCount: 0, command: 'ROLLBACK' };
+      return { rows: [], rowCount: 0 };
+    };
+    const db = make({ primary });
+    const err = await db
+      .transaction(async (tx) => {
+        await tx.query('INSERT INTO t VALUES (1)').catch(() => {});
+        await tx.query('UPDATE t SET x = 1').catch(() => {});
+      })
+      .catch((e: unknown) => e);
+    expect(err).toBe(unique);
+  });
+
   it('never re-runs after the connection is lost during COMMIT', async () => {
     const primary = new FakePool('p');
     primary.handler = (text) => {
@@ -187,6 +206,16 @@ describe('connection hygiene', () => {
     expect(primary.statements).toEqual(['BEGIN', 'ROLLBACK']);
   });
 
+  it("resetOnRelease: 'discard' after a transaction left open: ROLLBACK, then DISCARD ALL", async () => {
+    const primary = new FakePool('p');
+    const db = make({ primary, resetOnRelease: 'discard' });
+    const client = await db.connect();
+    await client.query('BEGIN');
+    client.release();
+    await new Promise((r) => setImmediate(r));
+    expect(primary.statements).toEqual(['BEGIN', 'ROLLBACK', 'DISCARD ALL']);
+  });
+
   it("resetOnRelease: 'discard' resets the session of connect() clients", async () => {
     const primary = new FakePool('p');
     const db = make({ primary, resetOnRelease: 'discard' });
@@ -249,6 +278,23 @@ describe('connection hygiene', () => {
 });
 
 describe('call timeouts', () => {
+  it("the caller's own timeouts never count against the endpoint's circuit", async () => {
+    const primary = new FakePool('p');
+    primary.handler = () => new Promise(() => {});
+    const db = make({ primary, breaker: { consecutiveFailures: 2, volumeThreshold: 1 } });
+    for (let i = 0; i < 5; i++) {
+      await expect(db.read('SELECT 1', [], { timeout: 5 })).rejects.toBeInstanceOf(TimeoutError);
+    }
+    expect(db.stats().endpoints[0]?.breaker).toBe('closed');
+  });
+
+  it('connect({ timeout }) bounds the wait for a client', async () => {
+    const primary = new FakePool('p');
+    primary.connectHangs = true;
+    const db = make({ primary, queue: { acquireTimeout: 60_000 } });
+    await expect(db.connect({ timeout: 20 })).rejects.toBeInstanceOf(TimeoutError);
+  });
+
   it('a timeout ends a queued call with TimeoutError and frees its place', async () => {
     const primary = new FakePool('p', 1);
     primary.connectHangs = true;

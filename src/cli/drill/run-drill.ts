@@ -157,6 +157,8 @@ export async function runDrill(options: DrillOptions = {}): Promise<DrillReport>
         const fault = planFault(name, targets, scheduleRng, holdMs);
         if (fault === undefined) {
           say(`skipped ${name}: no node left that it can hit`);
+          const rest = slotEnd - recorder.now();
+          if (rest > 0) await delay(rest);
           continue;
         }
         recorder.fault = `${fault.name} (${fault.target})`;
@@ -201,7 +203,12 @@ export async function runDrill(options: DrillOptions = {}): Promise<DrillReport>
       startedAt,
       durationMs: Math.round(recorder.now()),
       seed,
-      config: { replicas, concurrency, scenarios: play, external: external !== undefined },
+      config: {
+        replicas,
+        concurrency,
+        scenarios: faults.map((f) => f.name),
+        external: external !== undefined,
+      },
       endpoints: ['primary', ...targets.replicas.map((r) => r.name)],
       samples: recorder.samples,
       faults,
