@@ -52,12 +52,15 @@ async function withTable(fn: (table: string) => Promise<void>): Promise<void> {
 }
 
 /** Pids of processes whose command line names `dir` (the postmasters started on it). */
+/** Postgres processes whose command line names `dir`. */
 function processesUsing(dir: string): number[] {
   return readdirSync('/proc')
     .filter((entry) => /^\d+$/.test(entry))
     .filter((pid) => {
       try {
-        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(dir);
+        // Postgres servers only: the cluster's orphan watchdog also names the directory.
+        const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+        return (argv[0] ?? '').endsWith('postgres') && argv.some((a) => a.includes(dir));
       } catch {
         return false;
       }
