@@ -10,6 +10,7 @@
  * Timings are reported, never asserted: the exit code is 0 unless the bench itself breaks.
  */
 import os from 'node:os';
+import { type CacheBenchResult, cacheBench } from './cache.js';
 import { parsePlan } from './config.js';
 import { fingerprint } from './fingerprint.js';
 import { fakeOverhead, type OverheadResult } from './overhead.js';
@@ -53,6 +54,7 @@ try {
 
 const pgResults: PgCaseResult[] = [];
 let readResult: PgCaseResult | undefined;
+let cacheResult: CacheBenchResult | undefined;
 const failures: string[] = [];
 const overhead: OverheadResult[] = [];
 const rejections: RejectionResult[] = [];
@@ -120,6 +122,9 @@ try {
     true,
   );
 
+  // ---- 5. cache hit vs a raw Redis GET (needs Redis at REDIS_URL) ---------------------------
+  cacheResult = await attempt('case 5 (cache)', () => cacheBench(plan));
+
   // ---- 4. real server, read routing ---------------------------------------------------------
   if (server !== undefined) {
     const srv = server;
@@ -156,6 +161,11 @@ for (const o of overhead) {
 for (const r of rejections.filter((x) => !x.kind.startsWith('ref:'))) {
   console.log(`  refusal   ${r.kind.padEnd(13)} ${fmtNs(r.medianNs)} ns/call`);
 }
+for (const c of cacheResult?.cases ?? []) {
+  console.log(
+    `  cache hit c=${String(c.concurrency).padEnd(2)}  ratio ${fmtRatio(c.ratio)}  (db.read cached ${fmtNs(c.cachedMedianNs)} ns vs GET+parse ${fmtNs(c.rawMedianNs)} ns; pair median ${fmtRatio(c.medianPairRatio)})`,
+  );
+}
 if (serverProblem !== undefined) console.log(`  real-server cases skipped: ${serverProblem}`);
 if (strayErrors > 0) {
   console.log(
@@ -178,6 +188,14 @@ if (plan.json) {
     strayConnectionErrors: strayErrors,
     realQuery: pgResults.map(jsonPg),
     realRead: readResult === undefined ? null : jsonPg(readResult),
+    cacheHit:
+      cacheResult?.cases.map((c) => ({
+        concurrency: c.concurrency,
+        cachedNsPerCall: round(c.cachedMedianNs, 1),
+        rawGetParseNsPerCall: round(c.rawMedianNs, 1),
+        ratio: round(c.ratio),
+        medianPairRatio: round(c.medianPairRatio),
+      })) ?? null,
     inProcess: overhead.map((o) => ({
       concurrency: o.concurrency,
       calls: o.calls,

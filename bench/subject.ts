@@ -14,4 +14,5 @@ if (!existsSync(fileURLToPath(dist))) {
 const library = (await import(dist.href)) as typeof import('../src/index.js');
 
 export const ResilientPool = library.ResilientPool;
+export const cacheInfo = library.cacheInfo;
 export type ResilientPool = import('../src/index.js').ResilientPool;

@@ -3,6 +3,7 @@
  * (a misspelt `idempotant`) is an error rather than silently ignored. Runs only when an options
  * object is passed, and costs a key scan.
  */
+import { isCacheCallOption, isTagList } from './cache/options.js';
 import { ConfigError } from './errors.js';
 
 type KeyCheck = (value: unknown) => boolean;
@@ -22,8 +23,14 @@ export const READ_KEYS: Readonly<Record<string, KeyCheck>> = {
   signal: isSignal,
   timeout: isTimeout,
   idempotent: isBoolean,
+  cache: isCacheCallOption,
 };
-export const WRITE_KEYS = READ_KEYS;
+export const WRITE_KEYS: Readonly<Record<string, KeyCheck>> = {
+  signal: isSignal,
+  timeout: isTimeout,
+  idempotent: isBoolean,
+  invalidates: isTagList,
+};
 export const CONNECT_KEYS: Readonly<Record<string, KeyCheck>> = {
   signal: isSignal,
   timeout: isTimeout,

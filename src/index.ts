@@ -1,3 +1,18 @@
+export type {
+  CacheBreakerOptions,
+  CacheCallOptions,
+  CacheHandle,
+  CacheInfo,
+  CacheLockOptions,
+  CacheOptions,
+  CacheScope,
+  CacheScopeContext,
+  CacheStats,
+  CacheStore,
+  MemoryStoreOptions,
+  RedisLike,
+} from './cache/index.js';
+export { cacheInfo, MemoryStore, RedisStore } from './cache/index.js';
 export type { ErrorClass } from './classify.js';
 export { classify, isRetryable } from './classify.js';
 export type { ResilientPoolErrorCode } from './errors.js';

@@ -3,6 +3,11 @@
  * once in one ConfigError; unknown keys are problems too (a misspelt `acquireTimeOut` must not
  * silently fall back to the default). Defaults use `??`, so a deliberate 0 stays 0.
  */
+import {
+  type CacheOptions,
+  type ResolvedCacheOptions,
+  resolveCacheOptions,
+} from './cache/options.js';
 import { ConfigError } from './errors.js';
 import type { PgPoolLike } from './pg-like.js';
 import type { BalancerKind } from './routing/balancer.js';
@@ -199,6 +204,12 @@ export interface ResilientPoolOptions {
    * A pino (or pino-compatible) logger; false for none.
    * @default pino at level 'warn' on stderr
    */
+  /**
+   * Read-through cache for `read(..., { cache })` in Redis (your ioredis client) or in process
+   * (`store: new MemoryStore()`). See docs/cache.md.
+   * @default none: `read()` never caches
+   */
+  cache?: CacheOptions;
   logger?: LoggerLike | false;
   /**
    * Whether `end()` also ends the wrapped pools.
@@ -239,6 +250,7 @@ export interface ResolvedOptions {
   logger: LoggerLike | false | undefined;
   ownsPools: boolean;
   hygiene: ResolvedHygieneOptions;
+  cache: ResolvedCacheOptions | undefined;
 }
 
 export const DEFAULTS = {
@@ -343,6 +355,7 @@ const TOP_LEVEL_KEYS = new Set([
   'validate',
   'resetOnRelease',
   'leakDetection',
+  'cache',
 ]);
 const ENDPOINT_KEYS = new Set(['pool', 'name', 'weight', 'maxConcurrent']);
 
@@ -520,6 +533,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     problems.push(`ownsPools: must be true or false, got ${describe(input.ownsPools)}`);
   }
 
+  const cache = resolveCacheOptions(input.cache, problems);
   if (problems.length > 0 || primary === undefined) throw new ConfigError(problems);
   return {
     primary,
@@ -530,6 +544,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     routing: routing as Required<RoutingOptions>,
     logger: input.logger as LoggerLike | false | undefined,
     ownsPools: (input.ownsPools as boolean | undefined) ?? true,
+    cache,
     hygiene: {
       validate: {
         idleAfter: validate.idleAfter as number | undefined,

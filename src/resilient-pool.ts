@@ -4,6 +4,7 @@
  * the 'error' event).
  */
 import pRetry from 'p-retry';
+import { type CacheCallOptions, type CacheHandle, ReadThroughCache } from './cache/index.js';
 import {
   CONNECT_KEYS,
   callOptionsError,
@@ -16,7 +17,7 @@ import { classify } from './classify.js';
 import { withDeadline } from './deadline.js';
 import { describeError, Endpoint, type QueryText } from './endpoint/endpoint.js';
 import { backoffDelay, mayRetryStatement, RetryBudget, sleep } from './endpoint/retry.js';
-import { AbortedError, NoHealthyEndpointError, PoolClosedError } from './errors.js';
+import { AbortedError, ConfigError, NoHealthyEndpointError, PoolClosedError } from './errors.js';
 import { type ResilientPoolOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import type { PgClientLike, QueryConfigLike, QueryResultLike } from './pg-like.js';
 import { createBalancer } from './routing/balancer.js';
@@ -56,6 +57,12 @@ export interface ReadOptions extends CallOptions {
    * @default true
    */
   idempotent?: boolean;
+  /**
+   * Read through the pool's cache: `true` for the pool's settings, or per-call settings
+   * (`{ ttl, grace, tags, key, scope }`). Needs the pool's `cache` option.
+   * @default false
+   */
+  cache?: boolean | CacheCallOptions;
 }
 
 export interface WriteOptions extends CallOptions {
@@ -65,6 +72,13 @@ export interface WriteOptions extends CallOptions {
    * @default false
    */
   idempotent?: boolean;
+  /**
+   * Cache tags this write changes: once it succeeds (or fails in a way that may have applied
+   * it), every cached read with any of these tags is invalidated, in every instance sharing
+   * the cache's Redis. Ignored when the pool has no cache.
+   * @default []
+   */
+  invalidates?: readonly string[];
 }
 
 export interface ConnectOptions extends CallOptions {
@@ -110,6 +124,7 @@ export class ResilientPool extends SafeEmitter {
   private readonly logger: LoggerLike;
   private readonly router: Router;
   private readonly endpoints: readonly Endpoint[];
+  private readonly readCache: ReadThroughCache | undefined;
   private readonly budget: RetryBudget;
   private readonly housekeeping: ReturnType<typeof setInterval>;
   private readonly autoRouting: boolean;
@@ -152,6 +167,18 @@ export class ResilientPool extends SafeEmitter {
     this.housekeeping = setInterval(() => this.budget.rotate(), 1_000);
     this.housekeeping.unref();
     for (const endpoint of this.endpoints) this.listenForPoolErrors(endpoint);
+    this.readCache =
+      resolved.cache === undefined
+        ? undefined
+        : new ReadThroughCache(resolved.cache, {
+            logger,
+            onBreaker: (state, previous) => this.emitSafely('cacheBreaker', { state, previous }),
+          });
+  }
+
+  /** The read-through cache (`invalidate(tags)`, `stats()`), when the pool has one. */
+  get cache(): CacheHandle | undefined {
+    return this.readCache;
   }
 
   // ---- pg.Pool-compatible surface -------------------------------------------------------------
@@ -202,6 +229,35 @@ export class ResilientPool extends SafeEmitter {
     const invalid =
       options === undefined ? undefined : callOptionsError('read', options, READ_KEYS);
     if (invalid) return Promise.reject(invalid);
+    const cache = options?.cache;
+    // Only what the classifier is sure is a plain read is cached: a read() whose statement
+    // writes (a function with side effects aside, which no classifier sees) bypasses the cache.
+    const sql = typeof text === 'string' ? text : text?.text;
+    if (
+      cache !== undefined &&
+      cache !== false &&
+      typeof sql === 'string' &&
+      classifySql(sql) === 'read'
+    ) {
+      if (this.readCache === undefined) {
+        return Promise.reject(
+          new ConfigError(["read(): option 'cache' needs the pool's `cache` option"]),
+        );
+      }
+      if (this.ending) return Promise.reject(new PoolClosedError());
+      const load = () =>
+        this.run(
+          READ,
+          text,
+          values,
+          options?.signal,
+          options?.idempotent ?? true,
+          options?.timeout,
+        ) as Promise<QueryResultLike>;
+      return this.readCache.read(text, values, cache, load, options?.signal) as Promise<
+        QueryResultLike<R>
+      >;
+    }
     return this.run(
       READ,
       text,
@@ -221,7 +277,7 @@ export class ResilientPool extends SafeEmitter {
     const invalid =
       options === undefined ? undefined : callOptionsError('write', options, WRITE_KEYS);
     if (invalid) return Promise.reject(invalid);
-    return this.run(
+    const written = this.run(
       WRITE,
       text,
       values,
@@ -229,6 +285,23 @@ export class ResilientPool extends SafeEmitter {
       options?.idempotent ?? false,
       options?.timeout,
     ) as Promise<QueryResultLike<R>>;
+    const tags = options?.invalidates;
+    const cache = this.readCache;
+    if (cache === undefined || tags === undefined || tags.length === 0) return written;
+    // Invalidate after the write, and also after a failure that may have applied it.
+    return written.then(
+      async (result) => {
+        await cache.invalidate(tags);
+        return result;
+      },
+      async (err: unknown) => {
+        const c = classify(err);
+        if (c === 'outcome-unknown' || c === 'connection' || c === 'timeout') {
+          await cache.invalidate(tags);
+        }
+        throw err;
+      },
+    );
   }
 
   /**
@@ -299,7 +372,9 @@ export class ResilientPool extends SafeEmitter {
 
   /** A plain snapshot of every endpoint's state and counters. */
   stats(): PoolStats {
-    return snapshotStats(this.endpoints);
+    const stats = snapshotStats(this.endpoints);
+    if (this.readCache !== undefined) stats.cache = this.readCache.stats();
+    return stats;
   }
 
   /**
@@ -563,6 +638,12 @@ export class ResilientPool extends SafeEmitter {
         { timeoutMs, inFlight: this.stats().endpoints.map((e) => [e.name, e.inFlight, e.queued]) },
         'resilient-pool: end() timed out waiting for in-flight calls',
       );
+    }
+    // Entry writes started by reads that already returned: each store call is bounded by the
+    // cache's own timeout. The application's Redis client is left open.
+    if (this.readCache !== undefined) {
+      await this.readCache.whenIdle();
+      this.readCache.close();
     }
     for (const endpoint of this.endpoints) endpoint.shutdown();
     if (this.resolved.ownsPools) {

@@ -25,6 +25,8 @@ export interface ResilientPoolEvents {
   reject: { endpoint: string; reason: RejectReason };
   /** A client from connect() was held longer than `leakDetection.threshold`. */
   leak: { endpoint: string; heldMs: number; acquiredAt: string };
+  /** The read-through cache's breaker over Redis changed state. */
+  cacheBreaker: { state: BreakerState; previous: BreakerState };
   /** A wrapped pool reported an error on an idle client (the server restarted, say). */
   error: Error & { endpoint?: string };
 }

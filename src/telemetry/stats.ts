@@ -1,6 +1,7 @@
 /**
  * The stats() snapshot: plain data (JSON-serialisable, no live objects), per endpoint.
  */
+import type { CacheStats } from '../cache/stats.js';
 import type { Endpoint } from '../endpoint/endpoint.js';
 import type { BreakerState, EndpointRole, RejectReason } from './events.js';
 
@@ -28,6 +29,8 @@ export interface EndpointStats {
 
 export interface PoolStats {
   endpoints: EndpointStats[];
+  /** The read-through cache, when the pool has one. */
+  cache?: CacheStats;
   totalCount: number;
   idleCount: number;
   waitingCount: number;
