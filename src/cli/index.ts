@@ -3,6 +3,7 @@
  * The `resilient-pool` command. One subcommand today: `drill`.
  */
 import { writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import { DRILL_USAGE, parseDrillArgs } from './drill/args.js';
 import { renderHtmlReport } from './drill/html-report.js';
 import { runDrill } from './drill/run-drill.js';
@@ -31,6 +32,7 @@ async function drill(argv: readonly string[]): Promise<number> {
       ? `drilling external servers through ChaosProxy (${options.replicaUrls.length} replicas)`
       : `starting an embedded primary with ${options.replicas} streaming replicas`,
   );
+  const redisUrl = await chooseRedis(options.redis, print);
   const report = await runDrill({
     durationMs: options.durationMs,
     scenarios: options.scenarios,
@@ -39,6 +41,7 @@ async function drill(argv: readonly string[]): Promise<number> {
     rate: options.rate,
     ...(options.seed === undefined ? {} : { seed: options.seed }),
     ...(external ? { external } : {}),
+    ...(redisUrl ? { redisUrl } : {}),
     onStatus: print,
     onEvent: (line) => print(`>> ${line}`),
   });
@@ -55,6 +58,41 @@ async function drill(argv: readonly string[]): Promise<number> {
   }
   if (options.json) process.stdout.write(`${JSON.stringify(report)}\n`);
   return report.invariants.every((i) => i.ok) ? 0 : 1;
+}
+
+/** Whether something answers on the URL's port within 500 ms. */
+function reachable(url: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const parsed = new URL(url);
+    const socket = net.connect({
+      host: parsed.hostname,
+      port: parsed.port === '' ? 6379 : Number(parsed.port),
+    });
+    const done = (ok: boolean) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(ok);
+    };
+    const timer = setTimeout(() => done(false), 500);
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
+/** The Redis for the drill's cache: the flag's, else REDIS_URL when it answers, else none. */
+async function chooseRedis(
+  flag: string | boolean | undefined,
+  print: (line: string) => void,
+): Promise<string | undefined> {
+  if (flag === false) return undefined;
+  const fromEnv = process.env.REDIS_URL?.trim() || undefined;
+  const url =
+    typeof flag === 'string' ? flag : (fromEnv ?? (flag ? 'redis://127.0.0.1:6379' : undefined));
+  if (url === undefined) return undefined;
+  if (await reachable(url)) return url;
+  if (flag !== undefined) throw new Error(`--redis: nothing answers at ${new URL(url).host}`);
+  print(`REDIS_URL (${new URL(url).host}) does not answer: drilling without the cache`);
+  return undefined;
 }
 
 async function main(argv: readonly string[]): Promise<number> {

@@ -598,7 +598,10 @@ function runResets(
   backToPool: (err?: Error) => void,
 ): void {
   const [first, ...rest] = statements;
-  if (first === undefined) return backToPool();
+  if (first === undefined) {
+    backToPool();
+    return;
+  }
   client.query(first, undefined, (err) =>
     err ? backToPool(err) : runResets(client, rest, backToPool),
   );

@@ -14,6 +14,8 @@ export interface DrillCliOptions {
   report: string | undefined;
   primary: string | undefined;
   replicaUrls: string[];
+  /** A Redis URL for the read cache; true: REDIS_URL or the default; false: no cache. */
+  redis: string | boolean | undefined;
   help: boolean;
 }
 
@@ -34,6 +36,10 @@ Options:
   --report <file>       write a self-contained HTML report with a timeline chart
   --primary <url>       drill an external primary instead (loopback only; network faults only)
   --replica <url>       an external replica; repeatable
+  --redis [url]         put a Redis read cache in front (loopback; default REDIS_URL or
+                        redis://127.0.0.1:6379) and play redis-loss; on by default when
+                        REDIS_URL is set and answers
+  --no-redis            no cache, even with REDIS_URL set
   -h, --help            this text
 `;
 
@@ -60,6 +66,7 @@ export function parseDrillArgs(argv: readonly string[]): DrillCliOptions {
     report: undefined,
     primary: undefined,
     replicaUrls: [],
+    redis: undefined,
     help: false,
   };
   const problems: string[] = [];
@@ -114,6 +121,20 @@ export function parseDrillArgs(argv: readonly string[]): DrillCliOptions {
         else options.replicaUrls.push(url);
         break;
       }
+      case '--redis': {
+        // The URL is optional: `--redis` alone means REDIS_URL or redis://127.0.0.1:6379.
+        const next = inline ?? argv[i + 1];
+        if (next !== undefined && /^rediss?:\/\//.test(next)) {
+          options.redis = next;
+          if (inline === undefined) i++;
+        } else {
+          options.redis = true;
+        }
+        break;
+      }
+      case '--no-redis':
+        options.redis = false;
+        break;
       case '-h':
       case '--help':
         options.help = true;

@@ -21,6 +21,11 @@ export async function holdAndWatch(
   now: () => number,
 ): Promise<number | null> {
   const deadline = now() + holdMs;
+  if (!db.stats().endpoints.some((e) => e.name === target)) {
+    // Not a database endpoint (Redis): only its breaker's events tell.
+    await delay(holdMs);
+    return null;
+  }
   const callsOf = () => {
     let mine = 0;
     let all = 0;

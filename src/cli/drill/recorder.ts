@@ -45,6 +45,9 @@ export class Recorder {
     db.on('breaker', (e) => {
       this.breakerChanges.push({ t: this.now(), endpoint: e.endpoint, state: e.state });
     });
+    db.on('cacheBreaker', (e) => {
+      this.breakerChanges.push({ t: this.now(), endpoint: 'redis', state: e.state });
+    });
   }
 
   /** ms since the drill started. */
@@ -71,7 +74,9 @@ export class Recorder {
     const latencies = this.windowLatencies.sort((a, b) => a - b);
     const seconds = Math.max(0.001, (t - this.windowStart) / 1000);
     const endpoints: Record<string, EndpointBand> = {};
-    for (const e of this.db.stats().endpoints) endpoints[e.name] = e.breaker;
+    const stats = this.db.stats();
+    for (const e of stats.endpoints) endpoints[e.name] = e.breaker;
+    if (stats.cache !== undefined) endpoints.redis = stats.cache.breaker;
     const sample: DrillSample = {
       t: Math.round(t),
       ok: latencies.length,

@@ -11,6 +11,7 @@ import type { DrillReport, FaultWindow } from './report-model.js';
 import { createRng } from './rng.js';
 import {
   PROCESS_SCENARIOS,
+  REDIS_SCENARIOS,
   REPLICA_SCENARIOS,
   SCENARIOS,
   type ScenarioName,
@@ -51,6 +52,12 @@ export interface DrillOptions {
    * @default a random seed, reported
    */
   seed?: number;
+  /**
+   * Redis (on loopback) for the pool's read cache, put behind a ChaosProxy: half the reads go
+   * through the cache, and the 'redis-loss' scenario black-holes it.
+   * @default no cache
+   */
+  redisUrl?: string;
   /** External servers instead of a local cluster (network faults only; loopback addresses). */
   external?: { primary: string; replicas: readonly string[] };
   /** Receives one status line per second. */
@@ -62,12 +69,14 @@ export interface DrillOptions {
 /** Scenarios the setup can play, and why the others cannot. */
 export function availableScenarios(
   wanted: readonly ScenarioName[],
-  setup: { external: boolean; replicas: number },
+  setup: { external: boolean; replicas: number; redis: boolean },
 ): { play: ScenarioName[]; skipped: string[] } {
   const play: ScenarioName[] = [];
   const skipped: string[] = [];
   for (const name of wanted) {
-    if (setup.external && PROCESS_SCENARIOS.has(name)) {
+    if (REDIS_SCENARIOS.has(name) && !setup.redis) {
+      skipped.push(`${name}: needs a Redis for the read cache (--redis URL, or REDIS_URL)`);
+    } else if (setup.external && PROCESS_SCENARIOS.has(name)) {
       skipped.push(`${name}: needs control of the server processes, unavailable with --primary`);
     } else if (setup.replicas === 0 && REPLICA_SCENARIOS.has(name)) {
       skipped.push(`${name}: needs a replica`);
@@ -110,6 +119,7 @@ export async function runDrill(options: DrillOptions = {}): Promise<DrillReport>
   const { play, skipped } = availableScenarios(options.scenarios ?? SCENARIOS, {
     external: external !== undefined,
     replicas,
+    redis: options.redisUrl !== undefined,
   });
   for (const line of skipped) say(`skipped ${line}`);
   // The failover is final (the old primary stays down): whatever else runs goes before it.
@@ -123,7 +133,13 @@ export async function runDrill(options: DrillOptions = {}): Promise<DrillReport>
   const workloadRng = createRng(seed ^ 0x9e3779b9);
   const startedAt = new Date().toISOString();
 
-  const targets = await openTargets({ replicas, external, concurrency, log: undefined });
+  const targets = await openTargets({
+    replicas,
+    external,
+    concurrency,
+    log: undefined,
+    redisUrl: options.redisUrl,
+  });
   try {
     const { db } = targets;
     await prepareSchema(db);
@@ -134,6 +150,7 @@ export async function runDrill(options: DrillOptions = {}): Promise<DrillReport>
       concurrency,
       rate,
       readShare: 0.8,
+      cachedShare: db.cache ? 0.5 : 0,
       rng: workloadRng,
       onOutcome: (o) => recorder.record(o),
     });
@@ -209,7 +226,11 @@ export async function runDrill(options: DrillOptions = {}): Promise<DrillReport>
         scenarios: faults.map((f) => f.name),
         external: external !== undefined,
       },
-      endpoints: ['primary', ...targets.replicas.map((r) => r.name)],
+      endpoints: [
+        'primary',
+        ...targets.replicas.map((r) => r.name),
+        ...(db.cache ? ['redis'] : []),
+      ],
       samples: recorder.samples,
       faults,
       summary,

@@ -4,6 +4,7 @@ export const SCENARIOS = [
   'replica-hang',
   'primary-hang',
   'network-blackhole',
+  'redis-loss',
   'primary-failover',
 ] as const;
 
@@ -23,6 +24,9 @@ export const REPLICA_SCENARIOS: ReadonlySet<ScenarioName> = new Set([
   'replica-hang',
   'primary-failover',
 ]);
+
+/** Scenarios that need the read cache (a Redis given with --redis or REDIS_URL). */
+export const REDIS_SCENARIOS: ReadonlySet<ScenarioName> = new Set(['redis-loss']);
 
 export function isScenarioName(name: string): name is ScenarioName {
   return (SCENARIOS as readonly string[]).includes(name);

@@ -116,6 +116,21 @@ export function planFault(
         },
       };
     }
+    case 'redis-loss': {
+      const proxy = targets.redisProxy;
+      if (proxy === undefined) return undefined;
+      return {
+        name,
+        target: 'redis',
+        description: `black-hole the network path to Redis for ${Math.round(holdMs / 1000)} s`,
+        inject: async () => {
+          proxy.blackhole();
+        },
+        heal: async () => {
+          proxy.heal();
+        },
+      };
+    }
     case 'primary-failover':
       return {
         name,

@@ -3,6 +3,7 @@
  * behind its own ChaosProxy so network faults can hit any of them, and the ResilientPool under
  * test with pools pointed at the proxies.
  */
+import type { Redis as RedisClient } from 'ioredis';
 import pg from 'pg';
 import { ResilientPool } from '../../resilient-pool.js';
 import { ChaosProxy } from '../../testing/chaos-proxy.js';
@@ -25,6 +26,8 @@ export interface DrillTargets {
   readonly replicas: readonly DrillNode[];
   /** The local cluster, undefined against external servers. */
   readonly cluster: LocalCluster | undefined;
+  /** The proxy in front of Redis, when the drill runs with a cache. */
+  readonly redisProxy: ChaosProxy | undefined;
   /** Connection settings of the current primary, bypassing the proxies (for the final checks). */
   primaryConnection(): pg.PoolConfig;
   /** The wrapped pg pools, by endpoint name (for the leak check). */
@@ -34,6 +37,8 @@ export interface DrillTargets {
 
 export interface TargetOptions {
   replicas: number;
+  /** Redis for the read cache (loopback), put behind its own ChaosProxy; none: no cache. */
+  redisUrl: string | undefined;
   /** External servers instead of a local cluster; must be reachable on loopback. */
   external: { primary: string; replicas: readonly string[] } | undefined;
   concurrency: number;
@@ -100,6 +105,30 @@ export async function openTargets(options: TargetOptions): Promise<DrillTargets>
     for (const [i, url] of urls.replicas.entries()) {
       replicas.push(await makeNode(`replica-${i + 1}`, url, cluster?.replicas[i]));
     }
+    let redis: RedisClient | undefined;
+    let redisProxy: ChaosProxy | undefined;
+    if (options.redisUrl !== undefined) {
+      const url = new URL(options.redisUrl);
+      redisProxy = await ChaosProxy.start({
+        target: { host: url.hostname, port: url.port === '' ? 6379 : Number(url.port) },
+      });
+      proxies.push(redisProxy);
+      // Loaded only for a drill with a cache: ioredis is an optional peer dependency.
+      const { Redis } = await import('ioredis');
+      redis = new Redis({
+        host: redisProxy.host,
+        port: redisProxy.port,
+        ...(url.password ? { password: decodeURIComponent(url.password) } : {}),
+        // docs/cache.md: fail fast while disconnected, replace a connection that stops answering.
+        lazyConnect: true,
+        enableOfflineQueue: false,
+        maxRetriesPerRequest: 1,
+        socketTimeout: 1_000,
+        connectTimeout: 1_000,
+      });
+      redis.on('error', () => {});
+      await redis.connect();
+    }
     const db = new ResilientPool({
       primary: { pool: pools.get('primary')!, name: 'primary' },
       replicas: replicas.map((r) => ({ pool: pools.get(r.name)!, name: r.name })),
@@ -107,6 +136,9 @@ export async function openTargets(options: TargetOptions): Promise<DrillTargets>
       queue: { acquireTimeout: 1_000, maxWaiting: 100 },
       retry: { retries: 2, minTimeout: 20, maxTimeout: 200 },
       logger: false,
+      ...(redis
+        ? { cache: { redis, prefix: `rp-drill-${process.pid}:`, ttl: 5_000, timeout: 50 } }
+        : {}),
     });
     const externalPrimary = urls.primary;
     return {
@@ -115,6 +147,7 @@ export async function openTargets(options: TargetOptions): Promise<DrillTargets>
       replicas,
       cluster,
       pools,
+      redisProxy,
       primaryConnection: () => ({
         ...connectionOf(cluster ? cluster.primary.url : externalPrimary),
         max: 2,
@@ -122,6 +155,7 @@ export async function openTargets(options: TargetOptions): Promise<DrillTargets>
       }),
       close: async () => {
         await db.end({ timeout: 5_000 });
+        redis?.disconnect();
         await Promise.all(proxies.map((p) => p.close()));
         await cluster?.stop();
       },

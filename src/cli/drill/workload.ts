@@ -26,6 +26,8 @@ export interface WorkloadOptions {
   rate: number;
   /** Share of calls that are reads, 0..1. */
   readShare: number;
+  /** Share of reads that go through the pool's cache, 0..1 (0 without a cache). */
+  cachedShare: number;
   rng: () => number;
   onOutcome: (outcome: CallOutcome) => void;
 }
@@ -73,7 +75,7 @@ export class Workload {
   }
 
   private async worker(id: number): Promise<void> {
-    const { concurrency, rate, readShare, rng, onOutcome } = this.options;
+    const { concurrency, rate, readShare, cachedShare, rng, onOutcome } = this.options;
     const intervalMs = (1000 * concurrency) / rate;
     let seq = 0;
     // Stagger the workers so their calls spread over the interval.
@@ -89,9 +91,13 @@ export class Workload {
       const started = performance.now();
       try {
         if (isRead) {
-          await this.db.read(`SELECT v FROM ${KV_TABLE} WHERE id = $1`, [
-            1 + Math.floor(rng() * KV_ROWS),
-          ]);
+          // The key-value rows never change, so caching them is always correct.
+          const cache = rng() < cachedShare;
+          await this.db.read(
+            `SELECT v FROM ${KV_TABLE} WHERE id = $1`,
+            [1 + Math.floor(rng() * KV_ROWS)],
+            cache ? { cache: true } : undefined,
+          );
         } else {
           const opId = `${id}-${seq++}`;
           try {
