@@ -245,19 +245,19 @@ export class ResilientPool extends SafeEmitter {
         );
       }
       if (this.ending) return Promise.reject(new PoolClosedError());
-      const load = () =>
-        this.run(
-          READ,
-          text,
-          values,
-          options?.signal,
-          options?.idempotent ?? true,
-          options?.timeout,
-        ) as Promise<QueryResultLike>;
+      const load = () => this.runRead(text, values, options);
       return this.readCache.read(text, values, cache, load, options?.signal) as Promise<
         QueryResultLike<R>
       >;
     }
+    return this.runRead(text, values, options) as Promise<QueryResultLike<R>>;
+  }
+
+  private runRead(
+    text: string | QueryConfigLike,
+    values: Values | undefined,
+    options: ReadOptions | undefined,
+  ): Promise<QueryResultLike> {
     return this.run(
       READ,
       text,
@@ -265,7 +265,7 @@ export class ResilientPool extends SafeEmitter {
       options?.signal,
       options?.idempotent ?? true,
       options?.timeout,
-    ) as Promise<QueryResultLike<R>>;
+    ) as Promise<QueryResultLike>;
   }
 
   /** Runs a statement on the primary; re-sent only if nothing was sent or `idempotent` is set. */

@@ -1,29 +1,15 @@
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   AbortedError,
   CircuitOpenError,
   NoHealthyEndpointError,
   PoolClosedError,
   QueueFullError,
-  ResilientPool,
-  type ResilientPoolOptions,
 } from '../../src/index.js';
 import { FakePool, pgError, socketError } from '../support/fake-pool.js';
+import { usePools } from '../support/make-pool.js';
 
-const pools: ResilientPool[] = [];
-function make(options: Partial<ResilientPoolOptions> & { primary: FakePool }): ResilientPool {
-  const db = new ResilientPool({
-    logger: false,
-    retry: { minTimeout: 0, maxTimeout: 0 },
-    ...options,
-  });
-  pools.push(db);
-  return db;
-}
-afterEach(async () => {
-  await Promise.all(pools.splice(0).map((p) => p.end({ timeout: 100 })));
-  vi.useRealTimers();
-});
+const make = usePools();
 
 describe('ResilientPool routing', () => {
   it('sends query() and write() to the primary and read() to replicas, spread', async () => {

@@ -1,26 +1,9 @@
-import { afterEach, describe, expect, it, vi } from 'vitest';
-import {
-  ResilientPool,
-  type ResilientPoolOptions,
-  TimeoutError,
-  TransactionOutcomeUnknownError,
-} from '../../src/index.js';
+import { describe, expect, it, vi } from 'vitest';
+import { TimeoutError, TransactionOutcomeUnknownError } from '../../src/index.js';
 import { FakePool, pgError } from '../support/fake-pool.js';
+import { usePools } from '../support/make-pool.js';
 
-const pools: ResilientPool[] = [];
-function make(options: Partial<ResilientPoolOptions> & { primary: FakePool }): ResilientPool {
-  const db = new ResilientPool({
-    logger: false,
-    retry: { minTimeout: 0, maxTimeout: 0 },
-    ...options,
-  });
-  pools.push(db);
-  return db;
-}
-afterEach(async () => {
-  vi.useRealTimers();
-  await Promise.all(pools.splice(0).map((p) => p.end({ timeout: 100 })));
-});
+const make = usePools();
 
 describe('transaction()', () => {
   it('re-runs the whole of fn after a serialization failure and tells fn the attempt', async () => {
