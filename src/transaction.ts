@@ -322,7 +322,7 @@ async function runAttempt<T>(
     // The caller was already told the transaction failed: it must not commit now.
     if (state?.aborted) throw new Error('transaction abandoned by its caller');
   } catch (err) {
-    await rollbackAndRelease(client, state?.aborted === true);
+    await rollbackAndRelease(client, () => state?.aborted === true);
     throw err;
   }
   let commit: QueryResultLike;
@@ -361,15 +361,18 @@ function commitError(client: PgClientLike, err: unknown): unknown {
 }
 
 /** Rolls back and returns the client, or destroys it if rollback fails (or was abandoned). */
-async function rollbackAndRelease(client: PgClientLike, discard: boolean): Promise<void> {
-  if (discard) {
-    // A cancel request may still be in flight for this connection: never hand it to anyone.
-    client.release(new Error('transaction abandoned; connection discarded'));
+async function rollbackAndRelease(client: PgClientLike, abandoned: () => boolean): Promise<void> {
+  // Once the caller abandoned the transaction a cancel request may be in flight for this
+  // connection, so it is never handed to anyone again; asked after the ROLLBACK too, since the
+  // abandonment (and its cancel) can come while the ROLLBACK runs.
+  const discarded = new Error('transaction abandoned; connection discarded');
+  if (abandoned()) {
+    client.release(discarded);
     return;
   }
   try {
     await client.query('ROLLBACK');
-    client.release();
+    client.release(abandoned() ? discarded : undefined);
   } catch (rollbackError) {
     client.release(rollbackError as Error);
   }

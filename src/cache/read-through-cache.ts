@@ -16,7 +16,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { classify } from '../classify.js';
-import { AbortedError, ConfigError } from '../errors.js';
+import { abortError, ConfigError } from '../errors.js';
 import type { QueryConfigLike, QueryResultLike } from '../pg-like.js';
 import type { BreakerState } from '../telemetry/events.js';
 import type { LoggerLike } from '../telemetry/logger.js';
@@ -143,7 +143,7 @@ export class ReadThroughCache implements CacheHandle {
   /**
    * A read through the cache: the entry when there is a fresh one, else `load()`'s result (stored
    * for the next read). Rejects only with `load()`'s error (or ConfigError for a bad `call`, or
-   * AbortedError when `signal` fires while the read waits on another's work), never because of
+   * AbortedError, or the call's TimeoutError, when `signal` fires while the read waits on another's work), never because of
    * the store.
    *
    * @param call `true` for the pool's settings, or this call's {@link CacheCallOptions}.
@@ -161,7 +161,7 @@ export class ReadThroughCache implements CacheHandle {
     if ('problems' in settings) {
       return Promise.reject(new ConfigError(settings.problems.map((p) => `read(): ${p}`)));
     }
-    if (signal?.aborted) return Promise.reject(new AbortedError(undefined, signal.reason));
+    if (signal?.aborted) return Promise.reject(abortError(undefined, signal));
     const tags = normalizeTags(settings.tags);
     if (this.closed) return this.bypass(load, '');
     const { sql, values: params, rowMode } = statementParts(text, values);
@@ -329,8 +329,12 @@ export class ReadThroughCache implements CacheHandle {
     try {
       outcome = await raceSignal(joined, signal);
     } catch (err) {
-      // The leader's own signal ended its query; this read was not aborted, so it runs its own.
-      if (!signal?.aborted && classify(err) === 'aborted') return this.bypass(load, key);
+      // The leader's own signal or deadline ended its query; this read was not aborted (nor
+      // past its own deadline), so it runs its own.
+      const code = (err as { code?: unknown }).code;
+      if (!signal?.aborted && (classify(err) === 'aborted' || code === 'E_TIMEOUT')) {
+        return this.bypass(load, key);
+      }
       throw err;
     }
     return this.deliver(outcome, false);
@@ -541,9 +545,9 @@ function sleep(ms: number): Promise<void> {
 /** `promise`, or AbortedError as soon as `signal` fires (the work itself goes on for others). */
 function raceSignal<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
   if (signal === undefined) return promise;
-  if (signal.aborted) return Promise.reject(new AbortedError(undefined, signal.reason));
+  if (signal.aborted) return Promise.reject(abortError(undefined, signal));
   return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(new AbortedError(undefined, signal.reason));
+    const onAbort = () => reject(abortError(undefined, signal));
     signal.addEventListener('abort', onAbort, { once: true });
     promise.then(
       (value) => {
