@@ -145,6 +145,18 @@ export interface RoutingOptions {
    */
   queryRouting?: 'primary' | 'auto';
   /**
+   * A replica whose replay is further behind the primary than this (ms) gets no reads until it
+   * catches up (pgpool-II's delay_threshold, ProxySQL's max_replication_lag). An idle primary
+   * does not count as lag. Needs the health monitor.
+   * @default undefined (no limit)
+   */
+  maxLagMs?: number;
+  /**
+   * Like `maxLagMs`, in bytes of WAL not yet replayed (primary position minus replay position).
+   * @default undefined (no limit)
+   */
+  maxLagBytes?: number;
+  /**
    * Let reads use the primary when no replica is usable; when false such reads fail with
    * NoHealthyEndpointError.
    * @default true
@@ -225,6 +237,28 @@ export interface ResilientPoolOptions {
    */
   resetOnRelease?: 'none' | 'discard';
   leakDetection?: LeakDetectionOptions;
+  health?: HealthOptions;
+}
+
+/** The background health monitor of replicas. */
+export interface HealthOptions {
+  /**
+   * Probe endpoints in the background (on a connection of their own) to eject replicas that
+   * fail and measure replication lag. Only pools with replicas run it.
+   * @default true
+   */
+  enabled?: boolean;
+  /**
+   * Time between probe rounds, ms: a failing replica is ejected within about this plus
+   * `timeoutMs`.
+   * @default 1000
+   */
+  intervalMs?: number;
+  /**
+   * Longest wait for one probe, ms.
+   * @default 1000
+   */
+  timeoutMs?: number;
 }
 
 export interface ResolvedHygieneOptions {
@@ -246,11 +280,13 @@ export interface ResolvedOptions {
   breaker: Required<BreakerOptions>;
   retry: Required<RetryOptions>;
   queue: Required<QueueOptions>;
-  routing: Required<RoutingOptions>;
+  routing: ResolvedRoutingOptions;
   logger: LoggerLike | false | undefined;
   ownsPools: boolean;
   hygiene: ResolvedHygieneOptions;
   cache: ResolvedCacheOptions | undefined;
+  health: Required<HealthOptions>;
+  lag: { maxLagMs: number | undefined; maxLagBytes: number | undefined };
 }
 
 export const DEFAULTS = {
@@ -277,8 +313,13 @@ export const DEFAULTS = {
   breaker: Required<BreakerOptions>;
   retry: Required<RetryOptions>;
   queue: Required<QueueOptions>;
-  routing: Required<RoutingOptions>;
+  routing: Required<Omit<RoutingOptions, LagLimit>>;
 };
+
+type LagLimit = 'maxLagMs' | 'maxLagBytes';
+/** Routing options with defaults filled; the lag limits have none (no limit). */
+export type ResolvedRoutingOptions = Required<Omit<RoutingOptions, LagLimit>> &
+  Pick<RoutingOptions, LagLimit>;
 
 /** pg's own default pool size, used when a pool does not expose `options.max`. */
 const PG_DEFAULT_MAX = 10;
@@ -309,7 +350,7 @@ const isOneOf =
       : `must be one of ${allowed.map((a) => `'${a}'`).join(', ')}`;
 
 const SCHEMAS: Record<
-  'breaker' | 'retry' | 'queue' | 'routing' | 'validate' | 'leakDetection',
+  'breaker' | 'retry' | 'queue' | 'routing' | 'validate' | 'leakDetection' | 'health',
   Record<string, Check>
 > = {
   validate: {
@@ -318,6 +359,11 @@ const SCHEMAS: Record<
     primaryWritable: isBoolean,
   },
   leakDetection: { threshold: isInt(1, MAX_TIMER_MS) },
+  health: {
+    enabled: isBoolean,
+    intervalMs: isInt(10, MAX_TIMER_MS),
+    timeoutMs: isInt(1, MAX_TIMER_MS),
+  },
   breaker: {
     enabled: isBoolean,
     errorThresholdPercentage: isNumber(0, 100),
@@ -340,6 +386,8 @@ const SCHEMAS: Record<
     balancer: isOneOf('round-robin', 'random', 'least-busy', 'weighted'),
     queryRouting: isOneOf('primary', 'auto'),
     fallbackToPrimary: isBoolean,
+    maxLagMs: isInt(0, MAX_TIMER_MS),
+    maxLagBytes: isInt(0),
   },
 };
 
@@ -355,6 +403,7 @@ const TOP_LEVEL_KEYS = new Set([
   'validate',
   'resetOnRelease',
   'leakDetection',
+  'health',
   'cache',
 ]);
 const ENDPOINT_KEYS = new Set(['pool', 'name', 'weight', 'maxConcurrent']);
@@ -523,6 +572,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   }
   const validate = checkGroup('validate', input.validate, problems);
   const leakDetection = checkGroup('leakDetection', input.leakDetection, problems);
+  const health = checkGroup('health', input.health, problems);
   const resetProblem =
     input.resetOnRelease === undefined
       ? undefined
@@ -553,6 +603,15 @@ export function resolveOptions(input: unknown): ResolvedOptions {
       },
       resetOnRelease: (input.resetOnRelease as 'none' | 'discard' | undefined) ?? 'none',
       leakDetection: { threshold: leakDetection.threshold as number | undefined },
+    },
+    health: {
+      enabled: (health.enabled as boolean | undefined) ?? true,
+      intervalMs: (health.intervalMs as number | undefined) ?? 1_000,
+      timeoutMs: (health.timeoutMs as number | undefined) ?? 1_000,
+    },
+    lag: {
+      maxLagMs: (routing as RoutingOptions).maxLagMs,
+      maxLagBytes: (routing as RoutingOptions).maxLagBytes,
     },
   };
 }

@@ -16,8 +16,15 @@ import {
 import { classify } from './classify.js';
 import { withDeadline } from './deadline.js';
 import { describeError, Endpoint, type QueryText } from './endpoint/endpoint.js';
-import { backoffDelay, mayRetryStatement, RetryBudget, sleep } from './endpoint/retry.js';
+import {
+  backoffDelay,
+  mayRetryStatement,
+  RetryBudget,
+  sleep,
+  wasNotSent,
+} from './endpoint/retry.js';
 import { AbortedError, ConfigError, NoHealthyEndpointError, PoolClosedError } from './errors.js';
+import { HealthMonitor } from './health/monitor.js';
 import { type ResilientPoolOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import type { PgClientLike, QueryConfigLike, QueryResultLike } from './pg-like.js';
 import { createBalancer } from './routing/balancer.js';
@@ -125,6 +132,7 @@ export class ResilientPool extends SafeEmitter {
   private readonly router: Router;
   private readonly endpoints: readonly Endpoint[];
   private readonly readCache: ReadThroughCache | undefined;
+  private readonly health: HealthMonitor | undefined;
   private readonly budget: RetryBudget;
   private readonly housekeeping: ReturnType<typeof setInterval>;
   private readonly autoRouting: boolean;
@@ -146,7 +154,13 @@ export class ResilientPool extends SafeEmitter {
     this.resolved = resolved;
     this.logger = logger;
     const hooks = {
-      breaker: (p: ResilientPoolEvents['breaker']) => this.emitSafely('breaker', p),
+      breaker: (p: ResilientPoolEvents['breaker']) => {
+        if (p.state === 'open') {
+          const endpoint = this.endpoints?.find((e) => e.name === p.endpoint);
+          if (endpoint !== undefined) this.health?.onBreakerOpen(endpoint);
+        }
+        this.emitSafely('breaker', p);
+      },
       reject: (p: ResilientPoolEvents['reject']) => this.emitSafely('reject', p),
       leak: (p: ResilientPoolEvents['leak']) => this.emitSafely('leak', p),
     };
@@ -167,6 +181,19 @@ export class ResilientPool extends SafeEmitter {
     this.housekeeping = setInterval(() => this.budget.rotate(), 1_000);
     this.housekeeping.unref();
     for (const endpoint of this.endpoints) this.listenForPoolErrors(endpoint);
+    // Probing is for choosing among replicas: a pool with none has nothing to eject.
+    if (resolved.health.enabled && replicas.length > 0) {
+      this.health = new HealthMonitor(
+        this.endpoints,
+        { ...resolved.health, ...resolved.lag },
+        {
+          eject: (p) => this.emitSafely('eject', p),
+          readmit: (p) => this.emitSafely('readmit', p),
+        },
+        logger,
+      );
+      this.health.start();
+    }
     this.readCache =
       resolved.cache === undefined
         ? undefined
@@ -245,10 +272,25 @@ export class ResilientPool extends SafeEmitter {
         );
       }
       if (this.ending) return Promise.reject(new PoolClosedError());
-      const load = () => this.runRead(text, values, options);
-      return this.readCache.read(text, values, cache, load, options?.signal) as Promise<
-        QueryResultLike<R>
-      >;
+      const readCache = this.readCache;
+      // One deadline for the whole cached read: the wait on another caller's fill, the store
+      // and the query share it.
+      return withDeadline(options?.timeout, options?.signal, (signal) =>
+        readCache.read(
+          text,
+          values,
+          cache,
+          () =>
+            this.run(
+              READ,
+              text,
+              values,
+              signal,
+              options?.idempotent ?? true,
+            ) as Promise<QueryResultLike>,
+          signal,
+        ),
+      ) as Promise<QueryResultLike<R>>;
     }
     return this.runRead(text, values, options) as Promise<QueryResultLike<R>>;
   }
@@ -295,10 +337,12 @@ export class ResilientPool extends SafeEmitter {
         return result;
       },
       async (err: unknown) => {
+        // Unless the write certainly did not apply (refused before sending, or answered with
+        // an error), it may have: invalidate. An abort or a timeout can land after the commit.
         const c = classify(err);
-        if (c === 'outcome-unknown' || c === 'connection' || c === 'timeout') {
-          await cache.invalidate(tags);
-        }
+        const notApplied =
+          wasNotSent(err) || c === 'permanent' || c === 'conflict' || c === 'read-only';
+        if (!notApplied) await cache.invalidate(tags);
         throw err;
       },
     );
@@ -625,6 +669,7 @@ export class ResilientPool extends SafeEmitter {
     const startedAt = Date.now();
     this.ending = true;
     clearInterval(this.housekeeping);
+    this.health?.stop();
     for (const endpoint of this.endpoints) endpoint.close();
     // Calls already admitted or queued were accepted before end(): let them finish.
     let timer: ReturnType<typeof setTimeout> | undefined;

@@ -7,6 +7,7 @@
  */
 import { isHealthFailure } from '../classify.js';
 import { AcquireTimeoutError, abortError, PoolClosedError } from '../errors.js';
+import type { EndpointHealth } from '../health/monitor.js';
 import type { ResolvedEndpointConfig, ResolvedOptions } from '../options.js';
 import type { PgClientLike, PgPoolLike, QueryConfigLike, QueryResultLike } from '../pg-like.js';
 import type { BalancerTarget } from '../routing/balancer.js';
@@ -81,7 +82,17 @@ export class Endpoint implements BalancerTarget {
       closed: 0,
     },
   };
+  /** What the health monitor knows (state, lag); stays 'unknown' without a monitor. */
+  readonly health: EndpointHealth = {
+    state: 'unknown',
+    lagBytes: null,
+    lagMs: null,
+    ejections: 0,
+    reason: null,
+  };
   private closed = false;
+  /** False while the health monitor holds this endpoint back (ejected or lagging). */
+  private routable = true;
   private readonly acquireTimeout: number;
   private readonly hygiene: ConnectionHygiene;
 
@@ -116,7 +127,12 @@ export class Endpoint implements BalancerTarget {
 
   /** Whether a new call could be admitted now (circuit admits, queue not full, not closed). */
   isUsable(): boolean {
-    return !this.closed && this.breaker.admits && this.gate.canAdmit;
+    return !this.closed && this.routable && this.breaker.admits && this.gate.canAdmit;
+  }
+
+  /** Set by the health monitor: whether the router may send this endpoint reads. */
+  setRoutable(routable: boolean): void {
+    this.routable = routable;
   }
 
   get breakerState(): BreakerState {
@@ -250,9 +266,17 @@ export class Endpoint implements BalancerTarget {
         }
       };
       const attempt = (done: Done<PgClientLike>) =>
-        this.connect(connectTimeout, signal, (err, client) =>
-          err ? done(err) : this.answered(done, null, client),
-        );
+        this.connect(connectTimeout, signal, (err, client) => {
+          if (err) return done(err);
+          if (signal?.aborted) {
+            // Aborted while the client was being checked: give it back, report the abort.
+            this.returnClient(client as PgClientLike, () =>
+              done(markNotSent(abortError(this.name, signal))),
+            );
+            return;
+          }
+          this.answered(done, null, client);
+        });
       if (this.breaker.isClosed) attempt(finish);
       else this.asProbe(attempt, finish);
     });
@@ -279,6 +303,11 @@ export class Endpoint implements BalancerTarget {
     this.connect(connectTimeout, signal, (connectError, client) => {
       if (connectError || client === undefined) {
         done(connectError ?? new Error('pool.connect() returned no client'));
+        return;
+      }
+      if (signal?.aborted) {
+        // Aborted while the client was being checked (a validation query): nothing was sent.
+        this.returnClient(client, () => done(markNotSent(abortError(this.name, signal))));
         return;
       }
       let abandoned = false;
@@ -352,10 +381,13 @@ export class Endpoint implements BalancerTarget {
     timeoutMs: number,
     signal: AbortSignal | undefined,
     done: Done<PgClientLike>,
+    attempt = 0,
   ): void {
     if (this.pool.idleCount > 0 && signal === undefined) {
       this.pool.connect((err, client) =>
-        err ? done(markNotSent(err)) : this.prepare(client as PgClientLike, 0, done),
+        err
+          ? done(markNotSent(err))
+          : this.prepare(client as PgClientLike, attempt, timeoutMs, signal, done),
       );
       return;
     }
@@ -387,7 +419,7 @@ export class Endpoint implements BalancerTarget {
       clearTimeout(timer);
       if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort);
       if (err) done(markNotSent(err));
-      else this.prepare(client as PgClientLike, 0, done);
+      else this.prepare(client as PgClientLike, attempt, timeoutMs, signal, done);
     });
   }
 
@@ -396,7 +428,13 @@ export class Endpoint implements BalancerTarget {
    * checks a long-idle client with a cheap query and a new primary connection for being
    * writable. A client that fails is destroyed and another taken, invisibly to the caller.
    */
-  private prepare(client: PgClientLike, attempt: number, done: Done<PgClientLike>): void {
+  private prepare(
+    client: PgClientLike,
+    attempt: number,
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+    done: Done<PgClientLike>,
+  ): void {
     trackTransactionStatus(client);
     if (!this.hygiene.checks) {
       done(null, client);
@@ -423,11 +461,8 @@ export class Endpoint implements BalancerTarget {
           { endpoint: this.name, err: describeError(err) },
           'resilient-pool: a pooled connection failed its check; replaced',
         );
-        this.pool.connect((connectError, next) =>
-          connectError
-            ? done(markNotSent(connectError))
-            : this.prepare(next as PgClientLike, attempt + 1, done),
-        );
+        // The replacement is bounded like any new connection: acquire timeout and signal.
+        this.connect(timeoutMs, signal, done, attempt + 1);
       }
     });
   }

@@ -23,6 +23,10 @@ export interface ResilientPoolEvents {
   retry: { endpoint: string; attempt: number; delayMs: number; error: unknown };
   /** A call was refused before reaching the database. */
   reject: { endpoint: string; reason: RejectReason };
+  /** A replica was taken out of read routing (its probe failed, or its circuit opened). */
+  eject: { endpoint: string; reason: string };
+  /** An ejected replica passed a probe and serves reads again. */
+  readmit: { endpoint: string; ejectedMs: number };
   /** A client from connect() was held longer than `leakDetection.threshold`. */
   leak: { endpoint: string; heldMs: number; acquiredAt: string };
   /** The read-through cache's breaker over Redis changed state. */

@@ -3,6 +3,7 @@
  */
 import type { CacheStats } from '../cache/stats.js';
 import type { Endpoint } from '../endpoint/endpoint.js';
+import type { HealthState } from '../health/monitor.js';
 import type { BreakerState, EndpointRole, RejectReason } from './events.js';
 
 export interface EndpointStats {
@@ -25,6 +26,11 @@ export interface EndpointStats {
   failures: number;
   retries: number;
   rejected: Record<RejectReason, number>;
+  /** From the health monitor: 'unknown' without one (or before its first probe). */
+  health: HealthState;
+  /** Replay lag of a replica, from the latest probes (null: unknown). */
+  lagBytes: number | null;
+  lagMs: number | null;
 }
 
 export interface PoolStats {
@@ -54,6 +60,9 @@ export function snapshotStats(endpoints: readonly Endpoint[]): PoolStats {
       failures: counters.failures,
       retries: counters.retries,
       rejected: { ...counters.rejected },
+      health: e.health.state,
+      lagBytes: e.health.lagBytes,
+      lagMs: e.health.lagMs === null ? null : Math.round(e.health.lagMs),
     };
   });
   return {

@@ -1,0 +1,186 @@
+/**
+ * Replica health: one timer for the whole pool probes every endpoint, ejects a replica whose
+ * probe fails or whose circuit opens, holds back a replica that lags past the thresholds, and
+ * re-admits an ejected replica only after a probe succeeds (not merely after a timer: the
+ * mysql2 PoolCluster trap), waiting longer each time it keeps failing.
+ */
+import type { Endpoint } from '../endpoint/endpoint.js';
+import type { ResilientPoolEvents } from '../telemetry/events.js';
+import type { LoggerLike } from '../telemetry/logger.js';
+import { type ProbeResult, Prober } from './probe.js';
+
+export type HealthState = 'unknown' | 'healthy' | 'lagging' | 'ejected';
+
+/** What the monitor knows of one endpoint; shown in stats(). */
+export interface EndpointHealth {
+  state: HealthState;
+  /** Bytes of WAL the replica has not replayed yet (null: unknown). */
+  lagBytes: number | null;
+  /** How far behind the replica's replay is, in ms; 0 when it has replayed everything. */
+  lagMs: number | null;
+  /** Times ejected since the last long healthy stretch; sets the re-admission backoff. */
+  ejections: number;
+  /** Why the endpoint was last ejected or held back. */
+  reason: string | null;
+}
+
+export interface HealthSettings {
+  intervalMs: number;
+  timeoutMs: number;
+  maxLagMs: number | undefined;
+  maxLagBytes: number | undefined;
+}
+
+export interface HealthHooks {
+  eject(payload: ResilientPoolEvents['eject']): void;
+  readmit(payload: ResilientPoolEvents['readmit']): void;
+}
+
+/** Re-admission waits 1 s, 2 s, 4 s ... up to this after repeated ejections. */
+const MAX_BACKOFF_MS = 30_000;
+/** Healthy this long after a re-admission, the ejection count starts again. */
+const STABLE_AFTER_MS = 60_000;
+
+interface Tracked {
+  endpoint: Endpoint;
+  prober: Prober;
+  probing: boolean;
+  ejectedAt: number;
+  readmittedAt: number;
+}
+
+export class HealthMonitor {
+  private readonly tracked: Tracked[];
+  private timer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(
+    endpoints: readonly Endpoint[],
+    private readonly settings: HealthSettings,
+    private readonly hooks: HealthHooks,
+    private readonly logger: LoggerLike,
+  ) {
+    this.tracked = endpoints.map((endpoint) => ({
+      endpoint,
+      prober: new Prober(endpoint.pool, settings.timeoutMs),
+      probing: false,
+      ejectedAt: 0,
+      readmittedAt: 0,
+    }));
+  }
+
+  start(): void {
+    this.timer = setInterval(() => void this.tick(), this.settings.intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    for (const t of this.tracked) t.prober.close();
+  }
+
+  /** A replica whose circuit opened is ejected at once; the probes decide when it is back. */
+  onBreakerOpen(endpoint: Endpoint): void {
+    const t = this.tracked.find((x) => x.endpoint === endpoint);
+    if (t !== undefined && endpoint.role === 'replica') this.eject(t, 'circuit open');
+  }
+
+  /** One round of probes (run by the timer; exposed for tests). */
+  async tick(): Promise<void> {
+    const round = this.tracked.filter((t) => !t.probing);
+    for (const t of round) t.probing = true;
+    const outcomes = await Promise.allSettled(round.map((t) => t.prober.probe()));
+    for (const t of round) t.probing = false;
+    const primaryIndex = round.findIndex((t) => t.endpoint.role === 'primary');
+    const primaryOutcome = primaryIndex >= 0 ? outcomes[primaryIndex] : undefined;
+    const primaryLsn =
+      primaryOutcome?.status === 'fulfilled' && !primaryOutcome.value.inRecovery
+        ? primaryOutcome.value.lsn
+        : undefined;
+    const now = Date.now();
+    round.forEach((t, i) => {
+      const outcome = outcomes[i]!;
+      if (outcome.status === 'rejected') {
+        const message = (outcome.reason as Error)?.message ?? String(outcome.reason);
+        if (t.endpoint.role === 'replica') this.eject(t, `probe failed: ${message}`);
+        else t.endpoint.health.reason = `probe failed: ${message}`;
+        return;
+      }
+      this.record(t, outcome.value, primaryLsn, now);
+    });
+  }
+
+  private record(
+    t: Tracked,
+    result: ProbeResult,
+    primaryLsn: bigint | undefined,
+    now: number,
+  ): void {
+    const { endpoint } = t;
+    const health = endpoint.health;
+    if (endpoint.role === 'primary') {
+      health.state = 'healthy';
+      health.lagBytes = 0;
+      health.lagMs = 0;
+      health.reason = null;
+      return;
+    }
+    const lagBytes =
+      primaryLsn !== undefined && result.lsn !== undefined
+        ? Number(primaryLsn > result.lsn ? primaryLsn - result.lsn : 0n)
+        : null;
+    // An idle primary writes nothing, so the last replayed commit ages without any lag: a
+    // standby that has replayed all it received, and nothing the primary has, is not behind.
+    const caughtUp =
+      result.lsn !== undefined &&
+      result.receiveLsn !== undefined &&
+      result.lsn >= result.receiveLsn &&
+      (lagBytes === null || lagBytes === 0);
+    health.lagBytes = lagBytes;
+    health.lagMs = caughtUp ? 0 : result.replayAgeMs;
+    if (health.state === 'ejected') {
+      const backoff = Math.min(MAX_BACKOFF_MS, 1_000 * 2 ** Math.max(0, health.ejections - 1));
+      if (now - t.ejectedAt < backoff) return;
+      t.readmittedAt = now;
+      endpoint.setRoutable(true);
+      health.state = 'healthy';
+      health.reason = null;
+      this.logger.info(
+        { endpoint: endpoint.name, ejectedMs: now - t.ejectedAt },
+        `resilient-pool: replica "${endpoint.name}" passed a probe; re-admitted`,
+      );
+      this.hooks.readmit({ endpoint: endpoint.name, ejectedMs: now - t.ejectedAt });
+    } else if (t.readmittedAt > 0 && now - t.readmittedAt > STABLE_AFTER_MS) {
+      health.ejections = 0;
+    }
+    const behind = this.lagReason(health.lagBytes, health.lagMs);
+    health.state = behind === null ? 'healthy' : 'lagging';
+    health.reason = behind;
+    endpoint.setRoutable(behind === null);
+  }
+
+  private lagReason(lagBytes: number | null, lagMs: number | null): string | null {
+    const { maxLagBytes, maxLagMs } = this.settings;
+    if (maxLagBytes !== undefined && lagBytes !== null && lagBytes > maxLagBytes) {
+      return `${lagBytes} bytes behind (routing.maxLagBytes ${maxLagBytes})`;
+    }
+    if (maxLagMs !== undefined && lagMs !== null && lagMs > maxLagMs) {
+      return `${Math.round(lagMs)} ms behind (routing.maxLagMs ${maxLagMs})`;
+    }
+    return null;
+  }
+
+  private eject(t: Tracked, reason: string): void {
+    const health = t.endpoint.health;
+    if (health.state === 'ejected') return;
+    health.state = 'ejected';
+    health.reason = reason;
+    health.ejections++;
+    t.ejectedAt = Date.now();
+    t.endpoint.setRoutable(false);
+    this.logger.warn(
+      { endpoint: t.endpoint.name, reason },
+      `resilient-pool: replica "${t.endpoint.name}" ejected: ${reason}`,
+    );
+    this.hooks.eject({ endpoint: t.endpoint.name, reason });
+  }
+}
