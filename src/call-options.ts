@@ -19,10 +19,14 @@ const oneOf =
 const isTimeout: KeyCheck = (v) =>
   typeof v === 'number' && Number.isInteger(v) && v > 0 && v <= 2_147_483_647;
 
+const isToken: KeyCheck = (v) =>
+  typeof v === 'string' && /^[0-9A-Fa-f]{1,8}\/[0-9A-Fa-f]{1,8}$/.test(v);
+
 export const READ_KEYS: Readonly<Record<string, KeyCheck>> = {
   signal: isSignal,
   timeout: isTimeout,
   idempotent: isBoolean,
+  after: isToken,
   cache: isCacheCallOption,
 };
 export const WRITE_KEYS: Readonly<Record<string, KeyCheck>> = {
@@ -30,6 +34,7 @@ export const WRITE_KEYS: Readonly<Record<string, KeyCheck>> = {
   timeout: isTimeout,
   idempotent: isBoolean,
   invalidates: isTagList,
+  captureToken: isBoolean,
 };
 export const CONNECT_KEYS: Readonly<Record<string, KeyCheck>> = {
   signal: isSignal,
@@ -44,6 +49,7 @@ export const TRANSACTION_KEYS: Readonly<Record<string, KeyCheck>> = {
   isolation: oneOf('read committed', 'repeatable read', 'serializable'),
   readOnly: isBoolean,
   deferrable: isBoolean,
+  onToken: (v) => typeof v === 'function',
 };
 /** end({ timeout: 0 }) means: do not wait for calls in flight. */
 export const END_KEYS: Readonly<Record<string, KeyCheck>> = {

@@ -15,6 +15,8 @@ export type {
 export { cacheInfo, MemoryStore, RedisStore } from './cache/index.js';
 export type { ErrorClass } from './classify.js';
 export { classify, isRetryable } from './classify.js';
+export type { ConsistencyToken } from './consistency/token.js';
+export { consistencyToken } from './consistency/token.js';
 export type { ResilientPoolErrorCode } from './errors.js';
 export {
   AbortedError,

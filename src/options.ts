@@ -157,6 +157,12 @@ export interface RoutingOptions {
    */
   maxLagBytes?: number;
   /**
+   * A read that must see a write (`after` a consistency token, or inside `db.session()`) waits
+   * this long (ms) for a replica to replay up to the write, then reads from the primary.
+   * @default 100
+   */
+  consistencyWaitMs?: number;
+  /**
    * Let reads use the primary when no replica is usable; when false such reads fail with
    * NoHealthyEndpointError.
    * @default true
@@ -308,7 +314,12 @@ export const DEFAULTS = {
     budgetMinRetries: 10,
   },
   queue: { maxWaiting: 200, acquireTimeout: 2_000 },
-  routing: { balancer: 'least-busy', queryRouting: 'primary', fallbackToPrimary: true },
+  routing: {
+    balancer: 'least-busy',
+    queryRouting: 'primary',
+    fallbackToPrimary: true,
+    consistencyWaitMs: 100,
+  },
 } as const satisfies {
   breaker: Required<BreakerOptions>;
   retry: Required<RetryOptions>;
@@ -388,6 +399,7 @@ const SCHEMAS: Record<
     fallbackToPrimary: isBoolean,
     maxLagMs: isInt(0, MAX_TIMER_MS),
     maxLagBytes: isInt(0),
+    consistencyWaitMs: isInt(0, MAX_TIMER_MS),
   },
 };
 

@@ -13,7 +13,16 @@ import {
   TRANSACTION_KEYS,
   WRITE_KEYS,
 } from './call-options.js';
-import { classify } from './classify.js';
+import { classify, isHealthFailure } from './classify.js';
+import { endpointAtLeast } from './consistency/replica-at.js';
+import { Sessions } from './consistency/session.js';
+import {
+  asToken,
+  attachToken,
+  CAPTURE_SQL,
+  type ConsistencyToken,
+  tokenPosition,
+} from './consistency/token.js';
 import { withDeadline } from './deadline.js';
 import { describeError, Endpoint, type QueryText } from './endpoint/endpoint.js';
 import {
@@ -65,6 +74,14 @@ export interface ReadOptions extends CallOptions {
    */
   idempotent?: boolean;
   /**
+   * Read only from an endpoint that has replayed up to this consistency token (from
+   * `consistencyToken(writeResult)`): a replica that has caught up, else the primary after
+   * `routing.consistencyWaitMs`. Never returns data older than the write. Inside `db.session()`
+   * the session's latest token applies without passing it. Not combined with `cache`.
+   * @default undefined
+   */
+  after?: ConsistencyToken;
+  /**
    * Read through the pool's cache: `true` for the pool's settings, or per-call settings
    * (`{ ttl, grace, tags, key, scope }`). Needs the pool's `cache` option.
    * @default false
@@ -86,6 +103,12 @@ export interface WriteOptions extends CallOptions {
    * @default []
    */
   invalidates?: readonly string[];
+  /**
+   * Capture the write's consistency token (one cheap query after the write, on its connection):
+   * read it with `consistencyToken(result)`, pass it as `read(..., { after })`.
+   * @default true inside `db.session()`, else false
+   */
+  captureToken?: boolean;
 }
 
 export interface ConnectOptions extends CallOptions {
@@ -124,6 +147,8 @@ interface FailedCall {
   last: Endpoint;
   /** Set when a replica refused a write (25006): the next attempt goes to the primary at once. */
   rerouted?: boolean;
+  /** A read that must see a write: after a failure only the primary is sure to qualify. */
+  consistent?: boolean;
 }
 
 export class ResilientPool extends SafeEmitter {
@@ -133,6 +158,7 @@ export class ResilientPool extends SafeEmitter {
   private readonly endpoints: readonly Endpoint[];
   private readonly readCache: ReadThroughCache | undefined;
   private readonly health: HealthMonitor | undefined;
+  private readonly sessions = new Sessions();
   private readonly budget: RetryBudget;
   private readonly housekeeping: ReturnType<typeof setInterval>;
   private readonly autoRouting: boolean;
@@ -256,6 +282,14 @@ export class ResilientPool extends SafeEmitter {
     const invalid =
       options === undefined ? undefined : callOptionsError('read', options, READ_KEYS);
     if (invalid) return Promise.reject(invalid);
+    // A read that must see a write: the caller's token, or its session's latest.
+    const token = options?.after ?? this.sessions.current()?.token;
+    if (token !== undefined && this.router.replicas.length > 0 && options?.cache === undefined) {
+      const position = tokenPosition(token);
+      if (position !== undefined) {
+        return this.readAfter(text, values, options, position) as Promise<QueryResultLike<R>>;
+      }
+    }
     const cache = options?.cache;
     // Only what the classifier is sure is a plain read is cached: a read() whose statement
     // writes (a function with side effects aside, which no classifier sees) bypasses the cache.
@@ -295,6 +329,32 @@ export class ResilientPool extends SafeEmitter {
     return this.runRead(text, values, options) as Promise<QueryResultLike<R>>;
   }
 
+  /** A read routed to an endpoint that has replayed up to `position` (the primary at worst). */
+  private readAfter(
+    text: string | QueryConfigLike,
+    values: Values | undefined,
+    options: ReadOptions | undefined,
+    position: bigint,
+  ): Promise<QueryResultLike> {
+    return withDeadline(options?.timeout, options?.signal, async (signal) => {
+      const endpoint = await endpointAtLeast(
+        this.router,
+        position,
+        this.resolved.routing.consistencyWaitMs,
+        signal,
+      );
+      return this.run(
+        READ,
+        text,
+        values,
+        signal,
+        options?.idempotent ?? true,
+        undefined,
+        endpoint,
+      ) as Promise<QueryResultLike>;
+    });
+  }
+
   private runRead(
     text: string | QueryConfigLike,
     values: Values | undefined,
@@ -319,13 +379,18 @@ export class ResilientPool extends SafeEmitter {
     const invalid =
       options === undefined ? undefined : callOptionsError('write', options, WRITE_KEYS);
     if (invalid) return Promise.reject(invalid);
-    const written = this.run(
-      WRITE,
-      text,
-      values,
-      options?.signal,
-      options?.idempotent ?? false,
-      options?.timeout,
+    const capture = options?.captureToken ?? this.sessions.current() !== undefined;
+    const written = (
+      capture
+        ? this.writeCapturingToken(text, values, options)
+        : this.run(
+            WRITE,
+            text,
+            values,
+            options?.signal,
+            options?.idempotent ?? false,
+            options?.timeout,
+          )
     ) as Promise<QueryResultLike<R>>;
     const tags = options?.invalidates;
     const cache = this.readCache;
@@ -346,6 +411,42 @@ export class ResilientPool extends SafeEmitter {
         throw err;
       },
     );
+  }
+
+  /**
+   * A write followed, on the same connection, by one cheap query for the primary's WAL position:
+   * the result's consistency token (`consistencyToken(result)`), also recorded in the session.
+   * Reading the position can fail without failing the write.
+   */
+  private async writeCapturingToken(
+    text: string | QueryConfigLike,
+    values: Values | undefined,
+    options: WriteOptions | undefined,
+  ): Promise<QueryResultLike> {
+    const client = await this.connect({
+      role: 'write',
+      ...(options?.signal ? { signal: options.signal } : {}),
+      ...(options?.timeout ? { timeout: options.timeout } : {}),
+    });
+    let result: QueryResultLike;
+    try {
+      result = (await client.query(text, values)) as QueryResultLike;
+    } catch (err) {
+      client.release(isHealthFailure(err) ? (err as Error) : undefined);
+      throw err;
+    }
+    try {
+      const position = (await client.query(CAPTURE_SQL)) as QueryResultLike;
+      const token = asToken((position.rows[0] as { lsn?: unknown } | undefined)?.lsn);
+      if (token !== undefined) {
+        attachToken(result, token);
+        this.sessions.record(token);
+      }
+      client.release();
+    } catch (err) {
+      client.release(err as Error);
+    }
+    return result;
   }
 
   /**
@@ -411,7 +512,31 @@ export class ResilientPool extends SafeEmitter {
           delayMs,
           error,
         }),
+      onToken:
+        options.onToken !== undefined || this.sessions.current() !== undefined
+          ? (token) => {
+              this.sessions.record(token);
+              options.onToken?.(token);
+            }
+          : undefined,
     });
+  }
+
+  /**
+   * Runs `fn` as a session: reads made in it see the writes made in it (read-your-writes). Each
+   * write() and committed transaction() records its consistency token, and each read() goes
+   * only to a replica that has replayed up to the latest one, or to the primary (after waiting
+   * up to `routing.consistencyWaitMs`). Outside a session nothing changes.
+   *
+   * @example
+   * app.post('/profile', (req, res) => db.session(async () => {
+   *   await db.write('UPDATE users SET name = $1 WHERE id = $2', [req.body.name, req.user.id]);
+   *   const { rows } = await db.read('SELECT * FROM users WHERE id = $1', [req.user.id]);
+   *   res.json(rows[0]); // never the old name
+   * }));
+   */
+  session<T>(fn: () => Promise<T>): Promise<T> {
+    return this.sessions.run(fn);
   }
 
   /** A plain snapshot of every endpoint's state and counters. */
@@ -503,6 +628,7 @@ export class ResilientPool extends SafeEmitter {
     signal: AbortSignal | undefined,
     idempotent: boolean,
     timeout?: number,
+    pinned?: Endpoint,
   ): Promise<QueryResultLike | PgClientLike> {
     if (timeout !== undefined) {
       return withDeadline(timeout, signal, (deadline) =>
@@ -512,7 +638,7 @@ export class ResilientPool extends SafeEmitter {
     if (this.ending) return Promise.reject(new PoolClosedError());
     if (signal?.aborted) return Promise.reject(new AbortedError(undefined, signal.reason));
     this.budget.recordCall();
-    const endpoint = role === READ ? this.router.forRead(null) : this.router.primary;
+    const endpoint = pinned ?? (role === READ ? this.router.forRead(null) : this.router.primary);
     if (endpoint === undefined) return Promise.reject(this.noHealthyEndpoint(role, undefined));
     const admitted = endpoint.admit();
     // A refusal (closed, open circuit, full queue) has nowhere better to go: the router already
@@ -532,6 +658,7 @@ export class ResilientPool extends SafeEmitter {
         idempotent,
         tried: new Set([endpoint]),
         last: endpoint,
+        consistent: pinned !== undefined && role === READ,
       }),
     );
   }
@@ -620,7 +747,10 @@ export class ResilientPool extends SafeEmitter {
     call: FailedCall,
     lastError: unknown,
   ): Promise<QueryResultLike | PgClientLike> {
-    const endpoint = call.role === READ ? this.router.forRead(call.tried) : this.router.primary;
+    const endpoint =
+      call.role === READ && !call.consistent
+        ? this.router.forRead(call.tried)
+        : this.router.primary;
     if (endpoint === undefined) return Promise.reject(this.noHealthyEndpoint(call.role, lastError));
     call.tried.add(endpoint);
     call.last = endpoint;

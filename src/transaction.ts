@@ -5,6 +5,7 @@
  */
 import pRetry from 'p-retry';
 import { classify } from './classify.js';
+import { asToken, CAPTURE_SQL, type ConsistencyToken } from './consistency/token.js';
 import { startDeadline } from './deadline.js';
 import { cancelBackend } from './endpoint/cancel.js';
 import { endpointOf } from './endpoint/endpoint.js';
@@ -41,6 +42,12 @@ export interface TransactionOptions {
    * @default 3
    */
   retries?: number;
+  /**
+   * Receives the consistency token of the commit (the primary's WAL position after it), for a
+   * later `read(..., { after: token })`. Inside `db.session()` the session gets it anyway.
+   * Costs one cheap query after COMMIT.
+   */
+  onToken?: (token: ConsistencyToken) => void;
   /** Aborts the transaction: the running statement is cancelled and the work rolled back. */
   signal?: AbortSignal;
   /**
@@ -92,6 +99,8 @@ export interface TransactionHooks {
   /** Timings of the backoff between tries. */
   backoff: Pick<Required<RetryOptions>, 'minTimeout' | 'maxTimeout' | 'factor'>;
   onRetry(attempt: number, delayMs: number, error: unknown): void;
+  /** Set when the commit's token is wanted (a session, or `onToken`). */
+  onToken: ((token: ConsistencyToken) => void) | undefined;
 }
 
 const ISOLATION = new Set(['read committed', 'repeatable read', 'serializable']);
@@ -209,7 +218,7 @@ export async function runTransaction<T>(
   let attempts = 1;
   try {
     try {
-      return await attemptTransaction(pool, fn, options, begin, 1, signal);
+      return await attemptTransaction(pool, fn, options, begin, 1, signal, hooks);
     } catch (first) {
       if (!isConflict(first) || retries === 0) throw withAttempts(first, 1);
       // Entered only after a conflict: the common case never pays for p-retry.
@@ -217,7 +226,7 @@ export async function runTransaction<T>(
         (attempt: number) => {
           if (attempt === 1) return Promise.reject(first);
           attempts = attempt;
-          return attemptTransaction(pool, fn, options, begin, attempt, signal);
+          return attemptTransaction(pool, fn, options, begin, attempt, signal, hooks);
         },
         {
           retries,
@@ -254,9 +263,10 @@ function attemptTransaction<T>(
   begin: string,
   attempt: number,
   signal: AbortSignal | undefined,
+  hooks: TransactionHooks,
 ): Promise<T> {
   if (signal === undefined)
-    return runAttempt(pool, fn, options, begin, attempt, undefined, undefined);
+    return runAttempt(pool, fn, options, begin, attempt, undefined, undefined, hooks);
   if (signal.aborted) return Promise.reject(abortError(undefined, signal));
   const state: AttemptState = { aborted: false, committing: false, client: undefined };
   return new Promise<T>((resolve, reject) => {
@@ -271,7 +281,7 @@ function attemptTransaction<T>(
       reject(abortError(client && endpointOf(client), signal));
     };
     signal.addEventListener('abort', onAbort, { once: true });
-    runAttempt(pool, fn, options, begin, attempt, state, signal).then(
+    runAttempt(pool, fn, options, begin, attempt, state, signal, hooks).then(
       (value) => {
         signal.removeEventListener('abort', onAbort);
         resolve(value);
@@ -298,6 +308,7 @@ async function runAttempt<T>(
   attempt: number,
   state: AttemptState | undefined,
   signal: AbortSignal | undefined,
+  hooks: TransactionHooks,
 ): Promise<T> {
   const client = await pool.connect({
     role: options.role === 'read' ? 'read' : 'write',
@@ -332,6 +343,16 @@ async function runAttempt<T>(
   } catch (err) {
     client.release(err as Error);
     throw commitError(client, err);
+  }
+  if (commit.command !== 'ROLLBACK' && hooks.onToken !== undefined) {
+    // Committed: a failure to read the position costs only the token, never the outcome.
+    try {
+      const position = (await client.query(CAPTURE_SQL)) as QueryResultLike;
+      const token = asToken((position.rows[0] as { lsn?: unknown } | undefined)?.lsn);
+      if (token !== undefined) hooks.onToken(token);
+    } catch {
+      // no token
+    }
   }
   client.release();
   if (commit.command === 'ROLLBACK') {

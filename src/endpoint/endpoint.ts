@@ -7,6 +7,7 @@
  */
 import { isHealthFailure } from '../classify.js';
 import { AcquireTimeoutError, abortError, PoolClosedError } from '../errors.js';
+import { parseLsn } from '../health/lsn.js';
 import type { EndpointHealth } from '../health/monitor.js';
 import type { ResolvedEndpointConfig, ResolvedOptions } from '../options.js';
 import type { PgClientLike, PgPoolLike, QueryConfigLike, QueryResultLike } from '../pg-like.js';
@@ -91,6 +92,11 @@ export class Endpoint implements BalancerTarget {
     reason: null,
   };
   private closed = false;
+  /**
+   * How far this replica has replayed, as last seen (health probes, or a read that needed it).
+   * Replay only moves forward, so an old value is a safe lower bound.
+   */
+  replayLsn: bigint | undefined;
   /** False while the health monitor holds this endpoint back (ejected or lagging). */
   private routable = true;
   private readonly acquireTimeout: number;
@@ -128,6 +134,26 @@ export class Endpoint implements BalancerTarget {
   /** Whether a new call could be admitted now (circuit admits, queue not full, not closed). */
   isUsable(): boolean {
     return !this.closed && this.routable && this.breaker.admits && this.gate.canAdmit;
+  }
+
+  /** Asks the replica how far it has replayed; keeps the highest position seen. Never throws. */
+  async refreshReplayLsn(): Promise<void> {
+    try {
+      const result = await this.query(
+        'SELECT pg_last_wal_replay_lsn()::text AS lsn',
+        undefined,
+        undefined,
+      );
+      this.noteReplayLsn(parseLsn((result.rows[0] as { lsn?: string } | undefined)?.lsn));
+    } catch {
+      // An unreachable replica simply does not qualify.
+    }
+  }
+
+  noteReplayLsn(lsn: bigint | undefined): void {
+    if (lsn !== undefined && (this.replayLsn === undefined || lsn > this.replayLsn)) {
+      this.replayLsn = lsn;
+    }
   }
 
   /** Set by the health monitor: whether the router may send this endpoint reads. */

@@ -137,6 +137,7 @@ export class HealthMonitor {
       (lagBytes === null || lagBytes === 0);
     health.lagBytes = lagBytes;
     health.lagMs = caughtUp ? 0 : result.replayAgeMs;
+    if (result.inRecovery) endpoint.noteReplayLsn(result.lsn);
     if (health.state === 'ejected') {
       const backoff = Math.min(MAX_BACKOFF_MS, 1_000 * 2 ** Math.max(0, health.ejections - 1));
       if (now - t.ejectedAt < backoff) return;

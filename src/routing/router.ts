@@ -42,6 +42,11 @@ export class Router {
     return primaryServesReads && !exclude.has(this.primary) && this.primary.isUsable();
   }
 
+  /** A replica chosen by the balancer among those passing `accept`; undefined when none does. */
+  pickReplica(accept: (endpoint: Endpoint) => boolean): Endpoint | undefined {
+    return this.replicas.length === 0 ? undefined : this.balancer.pick(this.replicas, accept, null);
+  }
+
   /** All endpoints, primary first. */
   get all(): readonly Endpoint[] {
     return [this.primary, ...this.replicas];
