@@ -207,8 +207,14 @@ export interface LeakDetectionOptions {
 
 /** Options of {@link ResilientPool}. */
 export interface ResilientPoolOptions {
-  /** The writable pool: writes, transactions, `query()` by default, and read fallback. */
-  primary: PgPoolLike | EndpointConfig;
+  /**
+   * The writable pool: writes, transactions, `query()` by default, and read fallback. A list of
+   * candidates (every node of a cluster, say) makes the pool find the writable one with
+   * `pg_is_in_recovery()`, and find it again after a failover: when the primary's circuit opens
+   * or it answers read-only (25006), writes wait while the candidates are asked, then go to the
+   * promoted one, once.
+   */
+  primary: PgPoolLike | EndpointConfig | ReadonlyArray<PgPoolLike | EndpointConfig>;
   /**
    * Read replicas (hot standbys).
    * @default []
@@ -282,6 +288,8 @@ export interface ResolvedEndpointConfig {
 
 export interface ResolvedOptions {
   primary: ResolvedEndpointConfig;
+  /** With a list of primary candidates: each with its name ('primary-1', ... by default). */
+  primaryCandidates: ResolvedEndpointConfig[] | undefined;
   replicas: ResolvedEndpointConfig[];
   breaker: Required<BreakerOptions>;
   retry: Required<RetryOptions>;
@@ -532,10 +540,22 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   }
 
   if (input.primary === undefined) problems.push('primary: is required');
-  const primary =
-    input.primary === undefined
-      ? undefined
-      : resolveEndpoint('primary', input.primary, 'primary', problems);
+  let primary: ResolvedEndpointConfig | undefined;
+  let primaryCandidates: ResolvedEndpointConfig[] | undefined;
+  if (Array.isArray(input.primary)) {
+    if (input.primary.length === 0)
+      problems.push('primary: a list of candidates must not be empty');
+    primaryCandidates = [];
+    input.primary.forEach((c, i) => {
+      const resolved = resolveEndpoint(`primary[${i}]`, c, `primary-${i + 1}`, problems);
+      if (resolved) primaryCandidates?.push(resolved);
+    });
+    const first = primaryCandidates[0];
+    // The endpoint keeps its name; the candidate it forwards to is set by ResilientPool.
+    if (first !== undefined) primary = { ...first, name: 'primary' };
+  } else if (input.primary !== undefined) {
+    primary = resolveEndpoint('primary', input.primary, 'primary', problems);
+  }
 
   const replicas: ResolvedEndpointConfig[] = [];
   if (input.replicas !== undefined) {
@@ -552,7 +572,9 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   const duplicate = names.find((n, i) => names.indexOf(n) !== i);
   if (duplicate !== undefined)
     problems.push(`endpoint names must be unique: "${duplicate}" repeats`);
-  const pools = [primary, ...replicas].filter((e) => e !== undefined).map((e) => e.pool);
+  const pools = [...(primaryCandidates ?? (primary ? [primary] : [])), ...replicas].map(
+    (e) => e.pool,
+  );
   if (new Set(pools).size !== pools.length)
     problems.push('the same pool object is given for two endpoints');
 
@@ -599,6 +621,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   if (problems.length > 0 || primary === undefined) throw new ConfigError(problems);
   return {
     primary,
+    primaryCandidates,
     replicas,
     breaker: breaker as Required<BreakerOptions>,
     retry: retry as Required<RetryOptions>,

@@ -38,6 +38,7 @@ import { type ResilientPoolOptions, type ResolvedOptions, resolveOptions } from 
 import type { PgClientLike, QueryConfigLike, QueryResultLike } from './pg-like.js';
 import { createBalancer } from './routing/balancer.js';
 import { classifySql } from './routing/classify-sql.js';
+import { CandidatePrimary } from './routing/primary-candidates.js';
 import { Router } from './routing/router.js';
 import { type EventName, type ResilientPoolEvents, SafeEmitter } from './telemetry/events.js';
 import { createLogger, type LoggerLike } from './telemetry/logger.js';
@@ -159,6 +160,8 @@ export class ResilientPool extends SafeEmitter {
   private readonly readCache: ReadThroughCache | undefined;
   private readonly health: HealthMonitor | undefined;
   private readonly sessions = new Sessions();
+  /** With `primary: [candidates]`: which candidate is writable, found and found again. */
+  private readonly candidates: CandidatePrimary | undefined;
   private readonly budget: RetryBudget;
   private readonly housekeeping: ReturnType<typeof setInterval>;
   private readonly autoRouting: boolean;
@@ -184,12 +187,26 @@ export class ResilientPool extends SafeEmitter {
         if (p.state === 'open') {
           const endpoint = this.endpoints?.find((e) => e.name === p.endpoint);
           if (endpoint !== undefined) this.health?.onBreakerOpen(endpoint);
+          // The primary's circuit opened: with candidates, find out whether another took over.
+          if (endpoint?.role === 'primary') this.rediscoverPrimary();
         }
         this.emitSafely('breaker', p);
       },
       reject: (p: ResilientPoolEvents['reject']) => this.emitSafely('reject', p),
       leak: (p: ResilientPoolEvents['leak']) => this.emitSafely('leak', p),
+      demoted: () => this.rediscoverPrimary(),
     };
+    if (resolved.primaryCandidates !== undefined) {
+      this.candidates = new CandidatePrimary(
+        resolved.primaryCandidates.map((c) => ({ name: c.name, pool: c.pool })),
+        resolved.health.timeoutMs,
+        (from, to) => {
+          logger.warn({ from, to }, `resilient-pool: writes moved from "${from}" to "${to}"`);
+          this.emitSafely('failover', { from, to });
+        },
+      );
+      resolved.primary.pool = this.candidates;
+    }
     const primary = new Endpoint(resolved.primary, 'primary', resolved, hooks, logger);
     const replicas = resolved.replicas.map(
       (r) => new Endpoint(r, 'replica', resolved, hooks, logger),
@@ -207,6 +224,8 @@ export class ResilientPool extends SafeEmitter {
     this.housekeeping = setInterval(() => this.budget.rotate(), 1_000);
     this.housekeeping.unref();
     for (const endpoint of this.endpoints) this.listenForPoolErrors(endpoint);
+    // The first candidate is assumed until the candidates have answered; writes wait for that.
+    this.rediscoverPrimary();
     // Probing is for choosing among replicas: a pool with none has nothing to eject.
     if (resolved.health.enabled && replicas.length > 0) {
       this.health = new HealthMonitor(
@@ -539,6 +558,27 @@ export class ResilientPool extends SafeEmitter {
     return this.sessions.run(fn);
   }
 
+  /**
+   * Asks the primary candidates which is writable and moves writes there; closes the primary's
+   * circuit when a writable one answered (it may be a different server now). Writes that arrive
+   * meanwhile wait for the answer (see run()). Without candidates, nothing to do.
+   */
+  private rediscoverPrimary(): void {
+    const candidates = this.candidates;
+    if (candidates === undefined || candidates.isDiscovering || this.ending) return;
+    candidates.discover().then(
+      () => {
+        const breaker = this.router.primary.breaker;
+        if (breaker.state !== 'closed') breaker.reset();
+      },
+      (err: unknown) =>
+        this.logger.warn(
+          { err: describeError(err) },
+          'resilient-pool: no writable primary among the candidates (yet)',
+        ),
+    );
+  }
+
   /** A plain snapshot of every endpoint's state and counters. */
   stats(): PoolStats {
     const stats = snapshotStats(this.endpoints);
@@ -637,6 +677,12 @@ export class ResilientPool extends SafeEmitter {
     }
     if (this.ending) return Promise.reject(new PoolClosedError());
     if (signal?.aborted) return Promise.reject(new AbortedError(undefined, signal.reason));
+    if (this.candidates?.isDiscovering && (role === WRITE || pinned === this.router.primary)) {
+      // The primary is being looked for: hold the call (nothing sent yet), then send it once.
+      return this.candidates
+        .settled()
+        .then(() => this.run(role, text, values, signal, idempotent, undefined, pinned));
+    }
     this.budget.recordCall();
     const endpoint = pinned ?? (role === READ ? this.router.forRead(null) : this.router.primary);
     if (endpoint === undefined) return Promise.reject(this.noHealthyEndpoint(role, undefined));

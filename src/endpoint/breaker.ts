@@ -107,6 +107,11 @@ export class EndpointBreaker {
     if (this.window.failure()) this.circuit.open();
   }
 
+  /** Closes the circuit now: the endpoint was re-pointed at another server (a failover). */
+  reset(): void {
+    this.circuit.close();
+  }
+
   /** Counts a failure the classification cannot see (a primary found read-only). */
   recordHealthFailure(): void {
     if (!this.enabled || this.current !== 'closed') return;

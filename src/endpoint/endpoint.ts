@@ -35,6 +35,8 @@ export interface EndpointHooks {
   breaker(payload: ResilientPoolEvents['breaker']): void;
   reject(payload: ResilientPoolEvents['reject']): void;
   leak(payload: ResilientPoolEvents['leak']): void;
+  /** The primary answered read-only (25006): it may have been demoted. */
+  demoted(endpoint: Endpoint): void;
 }
 
 /** Counters kept per endpoint; plain numbers, read by stats(). */
@@ -508,6 +510,7 @@ export class Endpoint implements BalancerTarget {
       { endpoint: this.name, err: describeError(err) },
       'resilient-pool: the primary refused a write as read-only; it may have been demoted',
     );
+    this.hooks.demoted(this);
   }
 
   /** The server answered (a result, or a SQL error): the endpoint is healthy. */

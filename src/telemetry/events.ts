@@ -27,6 +27,8 @@ export interface ResilientPoolEvents {
   eject: { endpoint: string; reason: string };
   /** An ejected replica passed a probe and serves reads again. */
   readmit: { endpoint: string; ejectedMs: number };
+  /** Writes moved to another primary candidate (with `primary: [candidates]`). */
+  failover: { from: string; to: string };
   /** A client from connect() was held longer than `leakDetection.threshold`. */
   leak: { endpoint: string; heldMs: number; acquiredAt: string };
   /** The read-through cache's breaker over Redis changed state. */

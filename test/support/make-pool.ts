@@ -4,12 +4,9 @@
  */
 import { afterEach, vi } from 'vitest';
 import { ResilientPool, type ResilientPoolOptions } from '../../src/index.js';
-import type { FakePool } from './fake-pool.js';
 
 /** Returns `make(options)`; every pool it made is ended after each test (fake timers undone). */
-export function usePools(): (
-  options: Partial<ResilientPoolOptions> & { primary: FakePool },
-) => ResilientPool {
+export function usePools(): (options: ResilientPoolOptions) => ResilientPool {
   const pools: ResilientPool[] = [];
   afterEach(async () => {
     vi.useRealTimers();
