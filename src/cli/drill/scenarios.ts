@@ -136,18 +136,16 @@ export function planFault(
         name,
         target: primary.name,
         description:
-          'SIGKILL the primary, promote the most advanced replica, re-point the primary address',
+          'SIGKILL the primary and promote the most advanced replica; the pool finds it among its primary candidates',
         inject: async () => {
           const cluster = targets.cluster;
           if (cluster === undefined) throw new Error('primary-failover needs the local cluster');
           await cluster.primary.kill();
           const index = await mostAdvanced(cluster.replicas);
           const promoted = await cluster.promote(index);
-          // The primary's address now leads to the promoted node, as a DNS name or a virtual IP
-          // does after a managed failover; connections to the dead node are dropped.
-          primary.proxy.retarget({ host: promoted.host, port: promoted.port });
-          primary.proxy.reset();
-          primary.server = promoted;
+          // Nothing is re-pointed: the pool lists every node as a primary candidate and finds
+          // the promoted one itself (primary discovery). The old primary stays down.
+          primary.server = undefined;
           const promotedNode = replicas.find((r) => r.server === promoted);
           if (promotedNode) promotedNode.server = undefined;
         },

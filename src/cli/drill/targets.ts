@@ -68,6 +68,7 @@ export async function openTargets(options: TargetOptions): Promise<DrillTargets>
   let cluster: LocalCluster | undefined;
   const proxies: ChaosProxy[] = [];
   const pools = new Map<string, pg.Pool>();
+  const candidatePools = new Map<string, pg.Pool>();
   try {
     let urls: { primary: string; replicas: readonly string[] };
     if (options.external) {
@@ -90,14 +91,17 @@ export async function openTargets(options: TargetOptions): Promise<DrillTargets>
         target: { host: String(connection.host), port: Number(connection.port) },
       });
       proxies.push(proxy);
-      const pool = new pg.Pool({
+      const settings = {
         ...connection,
         ...POOL_SETTINGS,
         host: proxy.host,
         port: proxy.port,
         max: Math.max(4, Math.ceil(options.concurrency / 2)),
-      });
-      pools.set(name, pool);
+      };
+      pools.set(name, new pg.Pool(settings));
+      // Every node is also a candidate for the primary role (a pool of its own), so a
+      // promotion is found by the pool itself, as an application would configure it.
+      candidatePools.set(name, new pg.Pool(settings));
       return { name, proxy, server } satisfies DrillNode;
     };
     const primary = await makeNode('primary', urls.primary, cluster?.primary);
@@ -130,7 +134,10 @@ export async function openTargets(options: TargetOptions): Promise<DrillTargets>
       await redis.connect();
     }
     const db = new ResilientPool({
-      primary: { pool: pools.get('primary')!, name: 'primary' },
+      primary: [...candidatePools.entries()].map(([name, pool]) => ({
+        pool,
+        name: `node:${name}`,
+      })),
       replicas: replicas.map((r) => ({ pool: pools.get(r.name)!, name: r.name })),
       breaker: { consecutiveFailures: 3, resetTimeout: 1_500, volumeThreshold: 10 },
       queue: { acquireTimeout: 1_000, maxWaiting: 100 },
@@ -146,7 +153,11 @@ export async function openTargets(options: TargetOptions): Promise<DrillTargets>
       primary,
       replicas,
       cluster,
-      pools,
+      // Endpoint pools and candidate pools alike must give every client back.
+      pools: new Map([
+        ...pools,
+        ...[...candidatePools].map(([name, pool]) => [`candidate:${name}`, pool] as const),
+      ]),
       redisProxy,
       primaryConnection: () => ({
         ...connectionOf(cluster ? cluster.primary.url : externalPrimary),
@@ -161,7 +172,9 @@ export async function openTargets(options: TargetOptions): Promise<DrillTargets>
       },
     };
   } catch (err) {
-    await Promise.all([...pools.values()].map((p) => p.end().catch(() => {})));
+    await Promise.all(
+      [...pools.values(), ...candidatePools.values()].map((p) => p.end().catch(() => {})),
+    );
     await Promise.all(proxies.map((p) => p.close().catch(() => {})));
     await cluster?.stop().catch(() => {});
     throw err;
