@@ -32,6 +32,31 @@ export function startDeadline(
   };
 }
 
+/**
+ * Settles as `promise` does, or rejects as soon as `signal` fires with what `onAbort` returns
+ * (the work itself goes on; `onAbort` may start undoing it). The listener is always removed.
+ */
+export function raceAbort<T>(
+  promise: Promise<T>,
+  signal: AbortSignal,
+  onAbort: () => unknown,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const abort = () => reject(onAbort());
+    signal.addEventListener('abort', abort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', abort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', abort);
+        reject(err);
+      },
+    );
+  });
+}
+
 /** Runs `run` under a deadline when `timeoutMs` is set; the deadline ends with the call. */
 export function withDeadline<T>(
   timeoutMs: number | undefined,

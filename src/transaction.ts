@@ -6,7 +6,7 @@
 import pRetry from 'p-retry';
 import { classify } from './classify.js';
 import { asToken, CAPTURE_SQL, type ConsistencyToken } from './consistency/token.js';
-import { startDeadline } from './deadline.js';
+import { raceAbort, startDeadline } from './deadline.js';
 import { cancelBackend } from './endpoint/cancel.js';
 import { endpointOf } from './endpoint/endpoint.js';
 import { backoffDelay, sleep } from './endpoint/retry.js';
@@ -269,29 +269,19 @@ function attemptTransaction<T>(
     return runAttempt(pool, fn, options, begin, attempt, undefined, undefined, hooks);
   if (signal.aborted) return Promise.reject(abortError(undefined, signal));
   const state: AttemptState = { aborted: false, committing: false, client: undefined };
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => {
+  return raceAbort(
+    runAttempt(pool, fn, options, begin, attempt, state, signal, hooks),
+    signal,
+    () => {
       state.aborted = true;
       const client = state.client;
       if (state.committing && client !== undefined) {
-        reject(new TransactionOutcomeUnknownError(endpointOf(client), signal.reason));
-        return;
+        return new TransactionOutcomeUnknownError(endpointOf(client), signal.reason);
       }
       if (client !== undefined) void cancelBackend(client);
-      reject(abortError(client && endpointOf(client), signal));
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-    runAttempt(pool, fn, options, begin, attempt, state, signal, hooks).then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(err);
-      },
-    );
-  });
+      return abortError(client && endpointOf(client), signal);
+    },
+  );
 }
 
 interface AttemptState {

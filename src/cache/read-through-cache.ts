@@ -16,6 +16,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { classify } from '../classify.js';
+import { raceAbort } from '../deadline.js';
 import { abortError, ConfigError } from '../errors.js';
 import type { QueryConfigLike, QueryResultLike } from '../pg-like.js';
 import type { BreakerState } from '../telemetry/events.js';
@@ -546,18 +547,5 @@ function sleep(ms: number): Promise<void> {
 function raceSignal<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
   if (signal === undefined) return promise;
   if (signal.aborted) return Promise.reject(abortError(undefined, signal));
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(abortError(undefined, signal));
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(err);
-      },
-    );
-  });
+  return raceAbort(promise, signal, () => abortError(undefined, signal));
 }
