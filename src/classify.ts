@@ -62,7 +62,10 @@ const DRIVER_MESSAGES: ReadonlyArray<readonly [string, ErrorClass]> = [
 
 const SQLSTATE = /^[0-9A-Z]{5}$/;
 
-function classifySqlState(state: string): ErrorClass {
+/** A hot standby's refusal of a function that writes WAL (brin_summarize_range, ...), as 55000. */
+const RECOVERY_IN_PROGRESS = /recovery is in progress/i;
+
+function classifySqlState(state: string, message: string | undefined): ErrorClass {
   switch (state) {
     case '08007': // transaction_resolution_unknown
     case '40003': // statement_completion_unknown
@@ -73,6 +76,10 @@ function classifySqlState(state: string): ErrorClass {
       return 'conflict';
     case '25006': // read_only_sql_transaction
       return 'read-only';
+    case '55000': // object_not_in_prerequisite_state: 'recovery is in progress' is a standby's refusal
+      return message !== undefined && RECOVERY_IN_PROGRESS.test(message)
+        ? 'read-only'
+        : 'permanent';
     case '57P01': // admin_shutdown
     case '57P02': // crash_shutdown
     case '57P03': // cannot_connect_now (starting up, shutting down, in recovery)
@@ -91,6 +98,7 @@ const LIBRARY_CLASSES: Readonly<Record<string, ErrorClass>> = {
   E_NO_HEALTHY_ENDPOINT: 'unavailable',
   E_ACQUIRE_TIMEOUT: 'timeout',
   E_OUTCOME_UNKNOWN: 'outcome-unknown',
+  E_ENDPOINT_DOWN: 'unavailable',
   E_ABORTED: 'aborted',
   E_TIMEOUT: 'timeout',
 };
@@ -102,7 +110,9 @@ export function classify(err: unknown): ErrorClass {
   const { code, message, name } = err as { code?: unknown; message?: unknown; name?: unknown };
   if (typeof code === 'string') {
     if (SOCKET_ERROR_CODES.has(code)) return 'connection';
-    if (SQLSTATE.test(code)) return classifySqlState(code);
+    if (SQLSTATE.test(code)) {
+      return classifySqlState(code, typeof message === 'string' ? message : undefined);
+    }
   }
   if (name === 'AbortError') return 'aborted';
   if (typeof message === 'string') {
@@ -154,4 +164,16 @@ export function isHealthFailure(err: unknown): boolean {
     default:
       return false;
   }
+}
+
+/**
+ * Whether `err` is the server's own ErrorResponse (pg's DatabaseError: a SQLSTATE and a severity),
+ * as opposed to an error raised in the client (a value pg could not serialise, a malformed call,
+ * a lost connection). After the server's answer the connection is in a known state; after a
+ * client-side error it may not be, so it is never reused.
+ */
+export function isServerError(err: unknown): boolean {
+  if (typeof err !== 'object' || err === null) return false;
+  const { code, severity } = err as { code?: unknown; severity?: unknown };
+  return typeof severity === 'string' && typeof code === 'string' && SQLSTATE.test(code);
 }

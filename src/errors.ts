@@ -17,6 +17,7 @@ export type ResilientPoolErrorCode =
   | 'E_NO_HEALTHY_ENDPOINT'
   | 'E_POOL_CLOSED'
   | 'E_OUTCOME_UNKNOWN'
+  | 'E_ENDPOINT_DOWN'
   | 'E_ABORTED'
   | 'E_TIMEOUT';
 
@@ -139,19 +140,55 @@ export class PoolClosedError extends ResilientPoolError {
 }
 
 /**
- * The connection was lost while COMMIT (or a non-idempotent statement) was in flight: the work may
- * or may not have been applied. Never retried; the caller must check.
+ * The work may or may not have been applied: the connection was lost, or the endpoint was declared
+ * down, while a statement that can write (or a COMMIT) was in flight. Never retried on the caller's
+ * behalf; the caller must check. `cause` says what happened.
  */
-export class TransactionOutcomeUnknownError extends ResilientPoolError {
+export class OutcomeUnknownError extends ResilientPoolError {
   static override readonly code = 'E_OUTCOME_UNKNOWN';
-  override readonly name = 'TransactionOutcomeUnknownError';
-  constructor(endpoint: string | undefined, cause?: unknown) {
+  override readonly name: string = 'OutcomeUnknownError';
+  constructor(endpoint: string | undefined, cause?: unknown, message?: string) {
     super(
       'E_OUTCOME_UNKNOWN',
-      `Outcome unknown: the connection to endpoint "${endpoint ?? 'unknown'}" was lost, or gave no answer in time, while the commit was in flight`,
+      message ??
+        `Outcome unknown: a statement that may have written was in flight on endpoint "${endpoint ?? 'unknown'}" when its connection was ended`,
       false,
       { endpoint, cause },
     );
+  }
+}
+
+/**
+ * The connection was lost while COMMIT was in flight, or COMMIT gave no answer in time: the
+ * transaction may or may not have been committed. Never re-run; the caller must check.
+ */
+export class TransactionOutcomeUnknownError extends OutcomeUnknownError {
+  override readonly name = 'TransactionOutcomeUnknownError';
+  constructor(endpoint: string | undefined, cause?: unknown) {
+    super(
+      endpoint,
+      cause,
+      `Outcome unknown: the connection to endpoint "${endpoint ?? 'unknown'}" was lost, or gave no answer in time, while the commit was in flight`,
+    );
+  }
+}
+
+/**
+ * The endpoint was declared down (its health probe did not answer, or it was refusing
+ * connections): new calls are refused at once until a probe passes, and calls in flight on it
+ * were ended. Nothing was sent for a refused call; a read ended in flight may be re-run elsewhere.
+ */
+export class EndpointDownError extends ResilientPoolError {
+  static override readonly code = 'E_ENDPOINT_DOWN';
+  override readonly name = 'EndpointDownError';
+  /** Why the endpoint was declared down (the probe's failure). */
+  readonly reason: string;
+  constructor(endpoint: string, reason: string, cause?: unknown) {
+    super('E_ENDPOINT_DOWN', `Endpoint "${endpoint}" is down: ${reason}`, true, {
+      endpoint,
+      cause,
+    });
+    this.reason = reason;
   }
 }
 

@@ -66,6 +66,15 @@ export interface BreakerOptions {
    */
   resetTimeout?: number;
   /**
+   * A statement still running after this long (ms) counts once as a health failure against its
+   * endpoint's circuit, while it is still in flight (Resilience4j's `slowCallDurationThreshold`),
+   * so a server that stops answering opens the circuit even though its calls never fail. Noticed
+   * between 1 and 1.5 times this after the statement was sent; 0 turns it off. Set it above your
+   * longest legitimate statement: slow-but-answering calls count like failures.
+   * @default 30000
+   */
+  slowCallMs?: number;
+  /**
    * Length of the rolling window of call statistics, in ms.
    * @default 10000
    */
@@ -225,15 +234,15 @@ export interface ResilientPoolOptions {
   queue?: QueueOptions;
   routing?: RoutingOptions;
   /**
-   * A pino (or pino-compatible) logger; false for none.
-   * @default pino at level 'warn' on stderr
-   */
-  /**
    * Read-through cache for `read(..., { cache })` in Redis (your ioredis client) or in process
    * (`store: new MemoryStore()`). See docs/cache.md.
    * @default none: `read()` never caches
    */
   cache?: CacheOptions;
+  /**
+   * A pino (or pino-compatible) logger; false for none.
+   * @default pino at level 'warn' on stderr
+   */
   logger?: LoggerLike | false;
   /**
    * Whether `end()` also ends the wrapped pools.
@@ -255,19 +264,23 @@ export interface ResilientPoolOptions {
 /** The background health monitor of replicas. */
 export interface HealthOptions {
   /**
-   * Probe endpoints in the background (on a connection of their own) to eject replicas that
-   * fail and measure replication lag. Only pools with replicas run it.
+   * Probe every endpoint, the primary included, in the background (on a connection of its own):
+   * eject replicas that fail, measure replication lag, and declare down an endpoint that stops
+   * answering (a frozen server): its calls in flight are ended and new ones refused at once
+   * until a probe passes.
    * @default true
    */
   enabled?: boolean;
   /**
-   * Time between probe rounds, ms: a failing replica is ejected within about this plus
-   * `timeoutMs`.
+   * Time between probe rounds, ms: an endpoint that stops answering is declared down within
+   * about this plus `timeoutMs`.
    * @default 1000
    */
   intervalMs?: number;
   /**
-   * Longest wait for one probe, ms.
+   * Longest wait for one probe, ms. A probe that does not answer in time declares its endpoint
+   * down, unless other calls on it were answered meanwhile (then only the probe's connection
+   * was slow).
    * @default 1000
    */
   timeoutMs?: number;
@@ -310,6 +323,7 @@ export const DEFAULTS = {
     volumeThreshold: 10,
     consecutiveFailures: 5,
     resetTimeout: 5_000,
+    slowCallMs: 30_000,
     rollingCountTimeout: 10_000,
     rollingCountBuckets: 10,
   },
@@ -389,6 +403,7 @@ const SCHEMAS: Record<
     volumeThreshold: isInt(0),
     consecutiveFailures: isInt(0),
     resetTimeout: isInt(1, MAX_TIMER_MS),
+    slowCallMs: isInt(0, MAX_TIMER_MS),
     rollingCountTimeout: isInt(1, MAX_TIMER_MS),
     rollingCountBuckets: isInt(1),
   },
@@ -522,6 +537,35 @@ function resolveEndpoint(
   };
 }
 
+/**
+ * Endpoint names must be unique: they key stats, events, errors and the failover event's
+ * `from`/`to`. The primary endpoint keeps the name 'primary' and may share it with the candidate
+ * it stands for; a replica may not take a candidate's name (generated ones included).
+ */
+function duplicateNames(
+  primary: ResolvedEndpointConfig | undefined,
+  candidates: readonly ResolvedEndpointConfig[] | undefined,
+  replicas: readonly ResolvedEndpointConfig[],
+): string[] {
+  const problems: string[] = [];
+  const repeated = (names: readonly string[]) => names.filter((n, i) => names.indexOf(n) !== i);
+  for (const name of new Set(repeated((candidates ?? []).map((c) => c.name)))) {
+    problems.push(`endpoint names must be unique: primary candidate "${name}" repeats`);
+  }
+  const taken = new Set([
+    ...(primary ? [primary.name] : []),
+    ...(candidates ?? []).map((c) => c.name),
+  ]);
+  const replicaNames = replicas.map((r) => r.name);
+  for (const name of new Set([
+    ...repeated(replicaNames),
+    ...replicaNames.filter((n) => taken.has(n)),
+  ])) {
+    problems.push(`endpoint names must be unique: "${name}" repeats`);
+  }
+  return problems;
+}
+
 function isLoggerLike(v: unknown): v is LoggerLike {
   if (!isPlainObjectOrInstance(v)) return false;
   const l = v as Record<string, unknown>;
@@ -568,10 +612,8 @@ export function resolveOptions(input: unknown): ResolvedOptions {
       });
     }
   }
-  const names = [primary, ...replicas].filter((e) => e !== undefined).map((e) => e.name);
-  const duplicate = names.find((n, i) => names.indexOf(n) !== i);
-  if (duplicate !== undefined)
-    problems.push(`endpoint names must be unique: "${duplicate}" repeats`);
+  for (const problem of duplicateNames(primary, primaryCandidates, replicas))
+    problems.push(problem);
   const pools = [...(primaryCandidates ?? (primary ? [primary] : [])), ...replicas].map(
     (e) => e.pool,
   );

@@ -3,7 +3,6 @@
  * usable wherever a pg.Pool is (query in both call shapes, connect/release, end, the counts and
  * the 'error' event).
  */
-import pRetry from 'p-retry';
 import { type CacheCallOptions, type CacheHandle, ReadThroughCache } from './cache/index.js';
 import {
   CONNECT_KEYS,
@@ -13,26 +12,15 @@ import {
   TRANSACTION_KEYS,
   WRITE_KEYS,
 } from './call-options.js';
-import { classify, isHealthFailure } from './classify.js';
+import { CallPath, type CallRole } from './call-path.js';
+import { classify } from './classify.js';
 import { endpointAtLeast } from './consistency/replica-at.js';
 import { Sessions } from './consistency/session.js';
-import {
-  asToken,
-  attachToken,
-  CAPTURE_SQL,
-  type ConsistencyToken,
-  tokenPosition,
-} from './consistency/token.js';
-import { withDeadline } from './deadline.js';
-import { describeError, Endpoint, type QueryText } from './endpoint/endpoint.js';
-import {
-  backoffDelay,
-  mayRetryStatement,
-  RetryBudget,
-  sleep,
-  wasNotSent,
-} from './endpoint/retry.js';
-import { AbortedError, ConfigError, NoHealthyEndpointError, PoolClosedError } from './errors.js';
+import { type ConsistencyToken, consistencyToken, tokenPosition } from './consistency/token.js';
+import { raceAbort, withDeadline } from './deadline.js';
+import { Endpoint, type Statement } from './endpoint/endpoint.js';
+import { RetryBudget, wasNotSent } from './endpoint/retry.js';
+import { ConfigError, PoolClosedError } from './errors.js';
 import { HealthMonitor } from './health/monitor.js';
 import { type ResilientPoolOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import type { PgClientLike, QueryConfigLike, QueryResultLike } from './pg-like.js';
@@ -40,6 +28,7 @@ import { createBalancer } from './routing/balancer.js';
 import { classifySql } from './routing/classify-sql.js';
 import { CandidatePrimary } from './routing/primary-candidates.js';
 import { Router } from './routing/router.js';
+import { describeError } from './telemetry/describe-error.js';
 import { type EventName, type ResilientPoolEvents, SafeEmitter } from './telemetry/events.js';
 import { createLogger, type LoggerLike } from './telemetry/logger.js';
 import { type PoolStats, snapshotStats } from './telemetry/stats.js';
@@ -68,10 +57,10 @@ export interface CallOptions {
 
 export interface ReadOptions extends CallOptions {
   /**
-   * Whether the statement may be re-sent after it may have reached a server. Reads run on hot
-   * standbys, which cannot write, so they default to true; set false for a read whose functions
-   * have side effects.
-   * @default true
+   * Lets the pool re-send the read after a connection failure even when it may have run on the
+   * primary (the fallback). Without it a read is re-sent only when nothing was sent, or when it
+   * ran on a hot standby, which cannot write: a read whose functions write is never run twice.
+   * @default false
    */
   idempotent?: boolean;
   /**
@@ -133,25 +122,6 @@ type Values = readonly unknown[];
 type Callback<R> = (err: Error | null, result?: QueryResultLike<R>) => void;
 type Row = Record<string, unknown>;
 
-const READ = 0;
-const WRITE = 1;
-type Role = typeof READ | typeof WRITE;
-
-/** A call that failed once and is now in the retry path; built only after a failure. */
-interface FailedCall {
-  role: Role;
-  text: QueryText | null;
-  values: Values | undefined;
-  signal: AbortSignal | undefined;
-  idempotent: boolean;
-  tried: Set<Endpoint>;
-  last: Endpoint;
-  /** Set when a replica refused a write (25006): the next attempt goes to the primary at once. */
-  rerouted?: boolean;
-  /** A read that must see a write: after a failure only the primary is sure to qualify. */
-  consistent?: boolean;
-}
-
 export class ResilientPool extends SafeEmitter {
   private readonly resolved: ResolvedOptions;
   private readonly logger: LoggerLike;
@@ -163,11 +133,13 @@ export class ResilientPool extends SafeEmitter {
   /** With `primary: [candidates]`: which candidate is writable, found and found again. */
   private readonly candidates: CandidatePrimary | undefined;
   private readonly budget: RetryBudget;
+  private readonly callPath: CallPath;
+  /** Aborted with PoolClosedError when `end()` is called: every sleep and wait ends then. */
+  private readonly lifetime = new AbortController();
   private readonly housekeeping: ReturnType<typeof setInterval>;
+  /** Advances the endpoints' generation so that statements running past slowCallMs count. */
+  private readonly slowCallSweep: ReturnType<typeof setInterval> | undefined;
   private readonly autoRouting: boolean;
-  /** Calls in the retry path (they hold no permit while they sleep). */
-  private retrying = 0;
-  private retriesSettled: (() => void) | undefined;
   private closing: Promise<void> | undefined;
   private readonly poolErrorListeners = new Map<Endpoint, (err: Error) => void>();
 
@@ -195,6 +167,12 @@ export class ResilientPool extends SafeEmitter {
       reject: (p: ResilientPoolEvents['reject']) => this.emitSafely('reject', p),
       leak: (p: ResilientPoolEvents['leak']) => this.emitSafely('leak', p),
       demoted: () => this.rediscoverPrimary(),
+      down: (p: ResilientPoolEvents['down']) => {
+        // A frozen primary may have been replaced: with candidates, look for the writable one.
+        if (p.role === 'primary') this.rediscoverPrimary();
+        this.emitSafely('down', p);
+      },
+      up: (p: ResilientPoolEvents['up']) => this.emitSafely('up', p),
     };
     if (resolved.primaryCandidates !== undefined) {
       this.candidates = new CandidatePrimary(
@@ -223,11 +201,30 @@ export class ResilientPool extends SafeEmitter {
     // One timer for the whole pool, slides the retry budget's 10 s window once a second.
     this.housekeeping = setInterval(() => this.budget.rotate(), 1_000);
     this.housekeeping.unref();
+    this.callPath = new CallPath({
+      router: this.router,
+      retry: resolved.retry,
+      budget: this.budget,
+      logger,
+      candidates: this.candidates,
+      lifetime: this.lifetime.signal,
+      onRetry: (p) => this.emitSafely('retry', p),
+    });
+    const { slowCallMs } = resolved.breaker;
+    if (resolved.breaker.enabled && slowCallMs > 0) {
+      this.slowCallSweep = setInterval(
+        () => {
+          for (const endpoint of this.endpoints) endpoint.sweep();
+        },
+        Math.max(1, Math.floor(slowCallMs / 2)),
+      );
+      this.slowCallSweep.unref();
+    }
     for (const endpoint of this.endpoints) this.listenForPoolErrors(endpoint);
     // The first candidate is assumed until the candidates have answered; writes wait for that.
     this.rediscoverPrimary();
-    // Probing is for choosing among replicas: a pool with none has nothing to eject.
-    if (resolved.health.enabled && replicas.length > 0) {
+    // The primary is probed too, also without replicas: a frozen server must be noticed.
+    if (resolved.health.enabled) {
       this.health = new HealthMonitor(
         this.endpoints,
         { ...resolved.health, ...resolved.lag },
@@ -278,16 +275,22 @@ export class ResilientPool extends SafeEmitter {
     if (typeof valuesOrCallback === 'function') callback = valuesOrCallback;
     else values = valuesOrCallback;
     const sql = typeof text === 'string' ? text : text?.text;
-    const role =
-      this.autoRouting && typeof sql === 'string' && classifySql(sql) === 'read' ? READ : WRITE;
-    const result = this.run(role, text, values, undefined, role === READ) as Promise<
-      QueryResultLike<R>
-    >;
+    const role: CallRole =
+      this.autoRouting && typeof sql === 'string' && classifySql(sql) === 'read' ? 'read' : 'write';
+    const result = this.callPath.statement({
+      role,
+      statement: { text, values, captureToken: false },
+      signal: undefined,
+      idempotent: false,
+      pinned: undefined,
+    }) as Promise<QueryResultLike<R>>;
     if (callback === undefined) return result;
     const cb = callback;
+    // As in pg, an exception thrown by the callback is the application's: it surfaces as an
+    // uncaught exception, never as a second callback or a swallowed error.
     result.then(
-      (r) => cb(null, r),
-      (err: Error) => cb(err),
+      (r) => callBack(cb, null, r),
+      (err: Error) => callBack(cb, err),
     );
     return undefined;
   }
@@ -301,12 +304,16 @@ export class ResilientPool extends SafeEmitter {
     const invalid =
       options === undefined ? undefined : callOptionsError('read', options, READ_KEYS);
     if (invalid) return Promise.reject(invalid);
+    const statement: Statement = { text, values, captureToken: false };
+    const idempotent = options?.idempotent ?? false;
     // A read that must see a write: the caller's token, or its session's latest.
     const token = options?.after ?? this.sessions.current()?.token;
     if (token !== undefined && this.router.replicas.length > 0 && options?.cache === undefined) {
       const position = tokenPosition(token);
       if (position !== undefined) {
-        return this.readAfter(text, values, options, position) as Promise<QueryResultLike<R>>;
+        return this.readAfter(statement, idempotent, options, position) as Promise<
+          QueryResultLike<R>
+        >;
       }
     }
     const cache = options?.cache;
@@ -334,59 +341,40 @@ export class ResilientPool extends SafeEmitter {
           values,
           cache,
           () =>
-            this.run(
-              READ,
-              text,
-              values,
+            this.callPath.statement({
+              role: 'read',
+              statement,
               signal,
-              options?.idempotent ?? true,
-            ) as Promise<QueryResultLike>,
+              idempotent,
+              pinned: undefined,
+            }),
           signal,
         ),
       ) as Promise<QueryResultLike<R>>;
     }
-    return this.runRead(text, values, options) as Promise<QueryResultLike<R>>;
+    return withDeadline(options?.timeout, options?.signal, (signal) =>
+      this.callPath.statement({ role: 'read', statement, signal, idempotent, pinned: undefined }),
+    ) as Promise<QueryResultLike<R>>;
   }
 
   /** A read routed to an endpoint that has replayed up to `position` (the primary at worst). */
   private readAfter(
-    text: string | QueryConfigLike,
-    values: Values | undefined,
+    statement: Statement,
+    idempotent: boolean,
     options: ReadOptions | undefined,
     position: bigint,
   ): Promise<QueryResultLike> {
     return withDeadline(options?.timeout, options?.signal, async (signal) => {
-      const endpoint = await endpointAtLeast(
+      const choosing = endpointAtLeast(
         this.router,
         position,
         this.resolved.routing.consistencyWaitMs,
         signal,
       );
-      return this.run(
-        READ,
-        text,
-        values,
-        signal,
-        options?.idempotent ?? true,
-        undefined,
-        endpoint,
-      ) as Promise<QueryResultLike>;
+      const lifetime = this.lifetime.signal;
+      const pinned = await raceAbort(choosing, lifetime, () => lifetime.reason);
+      return this.callPath.statement({ role: 'read', statement, signal, idempotent, pinned });
     });
-  }
-
-  private runRead(
-    text: string | QueryConfigLike,
-    values: Values | undefined,
-    options: ReadOptions | undefined,
-  ): Promise<QueryResultLike> {
-    return this.run(
-      READ,
-      text,
-      values,
-      options?.signal,
-      options?.idempotent ?? true,
-      options?.timeout,
-    ) as Promise<QueryResultLike>;
   }
 
   /** Runs a statement on the primary; re-sent only if nothing was sent or `idempotent` is set. */
@@ -398,22 +386,29 @@ export class ResilientPool extends SafeEmitter {
     const invalid =
       options === undefined ? undefined : callOptionsError('write', options, WRITE_KEYS);
     if (invalid) return Promise.reject(invalid);
-    const capture = options?.captureToken ?? this.sessions.current() !== undefined;
-    const written = (
-      capture
-        ? this.writeCapturingToken(text, values, options)
-        : this.run(
-            WRITE,
-            text,
-            values,
-            options?.signal,
-            options?.idempotent ?? false,
-            options?.timeout,
-          )
-    ) as Promise<QueryResultLike<R>>;
+    const session = this.sessions.current();
+    const captureToken = options?.captureToken ?? session !== undefined;
+    let written = withDeadline(options?.timeout, options?.signal, (signal) =>
+      this.callPath.statement({
+        role: 'write',
+        statement: { text, values, captureToken },
+        signal,
+        idempotent: options?.idempotent ?? false,
+        pinned: undefined,
+      }),
+    );
+    if (captureToken && session !== undefined) {
+      written = written.then((result) => {
+        const token = consistencyToken(result);
+        if (token !== undefined) this.sessions.record(token);
+        return result;
+      });
+    }
     const tags = options?.invalidates;
     const cache = this.readCache;
-    if (cache === undefined || tags === undefined || tags.length === 0) return written;
+    if (cache === undefined || tags === undefined || tags.length === 0) {
+      return written as Promise<QueryResultLike<R>>;
+    }
     // Invalidate after the write, and also after a failure that may have applied it.
     return written.then(
       async (result) => {
@@ -429,43 +424,7 @@ export class ResilientPool extends SafeEmitter {
         if (!notApplied) await cache.invalidate(tags);
         throw err;
       },
-    );
-  }
-
-  /**
-   * A write followed, on the same connection, by one cheap query for the primary's WAL position:
-   * the result's consistency token (`consistencyToken(result)`), also recorded in the session.
-   * Reading the position can fail without failing the write.
-   */
-  private async writeCapturingToken(
-    text: string | QueryConfigLike,
-    values: Values | undefined,
-    options: WriteOptions | undefined,
-  ): Promise<QueryResultLike> {
-    const client = await this.connect({
-      role: 'write',
-      ...(options?.signal ? { signal: options.signal } : {}),
-      ...(options?.timeout ? { timeout: options.timeout } : {}),
-    });
-    let result: QueryResultLike;
-    try {
-      result = (await client.query(text, values)) as QueryResultLike;
-    } catch (err) {
-      client.release(isHealthFailure(err) ? (err as Error) : undefined);
-      throw err;
-    }
-    try {
-      const position = (await client.query(CAPTURE_SQL)) as QueryResultLike;
-      const token = asToken((position.rows[0] as { lsn?: unknown } | undefined)?.lsn);
-      if (token !== undefined) {
-        attachToken(result, token);
-        this.sessions.record(token);
-      }
-      client.release();
-    } catch (err) {
-      client.release(err as Error);
-    }
-    return result;
+    ) as Promise<QueryResultLike<R>>;
   }
 
   /**
@@ -484,22 +443,17 @@ export class ResilientPool extends SafeEmitter {
     if (typeof optionsOrCallback === 'function') {
       const cb = optionsOrCallback;
       this.connect().then(
-        (client) => cb(undefined, client, () => client.release()),
-        (err: Error) => cb(err),
+        (client) => callBack(cb, undefined, client, () => client.release()),
+        (err: Error) => callBack(cb, err),
       );
       return undefined;
     }
     const invalid = callOptionsError('connect', optionsOrCallback, CONNECT_KEYS);
     if (invalid) return Promise.reject(invalid);
-    const role = optionsOrCallback?.role === 'read' ? READ : WRITE;
-    return this.run(
-      role,
-      null,
-      undefined,
-      optionsOrCallback?.signal,
-      true,
-      optionsOrCallback?.timeout,
-    ) as Promise<PgClientLike>;
+    const role: CallRole = optionsOrCallback?.role === 'read' ? 'read' : 'write';
+    return withDeadline(optionsOrCallback?.timeout, optionsOrCallback?.signal, (signal) =>
+      this.callPath.checkout(role, signal),
+    );
   }
 
   /**
@@ -519,11 +473,15 @@ export class ResilientPool extends SafeEmitter {
     fn: (tx: Transaction, info: TransactionAttempt) => Promise<T>,
     options: TransactionOptions = {},
   ): Promise<T> {
-    const invalid = callOptionsError('transaction', options, TRANSACTION_KEYS);
+    const invalid =
+      typeof fn === 'function'
+        ? callOptionsError('transaction', options, TRANSACTION_KEYS)
+        : new ConfigError([`transaction(): fn must be a function, got ${typeof fn}`]);
     if (invalid) return Promise.reject(invalid);
     if (this.ending) return Promise.reject(new PoolClosedError());
     return runTransaction(this, fn, options, {
       backoff: this.resolved.retry,
+      lifetime: this.lifetime.signal,
       onRetry: (attempt, delayMs, error) =>
         this.emitSafely('retry', {
           endpoint: options.role === 'read' ? 'replica' : this.router.primary.name,
@@ -568,8 +526,11 @@ export class ResilientPool extends SafeEmitter {
     if (candidates === undefined || candidates.isDiscovering || this.ending) return;
     candidates.discover().then(
       () => {
-        const breaker = this.router.primary.breaker;
-        if (breaker.state !== 'closed') breaker.reset();
+        // A writable candidate answered: the endpoint takes calls again (it may point at a
+        // different server now).
+        const primary = this.router.primary;
+        primary.markUp();
+        if (primary.breaker.state !== 'closed') primary.breaker.reset();
       },
       (err: unknown) =>
         this.logger.warn(
@@ -654,173 +615,12 @@ export class ResilientPool extends SafeEmitter {
     return super.off(event, listener);
   }
 
-  // ---- the call path ---------------------------------------------------------------------------
-
-  /**
-   * One call: route and run; only if that fails is the retry path entered. No async function
-   * here: the success path costs the endpoint's one promise plus, when retries are on, one
-   * `.catch`.
-   */
-  private run(
-    role: Role,
-    text: QueryText | null,
-    values: Values | undefined,
-    signal: AbortSignal | undefined,
-    idempotent: boolean,
-    timeout?: number,
-    pinned?: Endpoint,
-  ): Promise<QueryResultLike | PgClientLike> {
-    if (timeout !== undefined) {
-      return withDeadline(timeout, signal, (deadline) =>
-        this.run(role, text, values, deadline, idempotent),
-      );
-    }
-    if (this.ending) return Promise.reject(new PoolClosedError());
-    if (signal?.aborted) return Promise.reject(new AbortedError(undefined, signal.reason));
-    if (this.candidates?.isDiscovering && (role === WRITE || pinned === this.router.primary)) {
-      // The primary is being looked for: hold the call (nothing sent yet), then send it once.
-      return this.candidates
-        .settled()
-        .then(() => this.run(role, text, values, signal, idempotent, undefined, pinned));
-    }
-    this.budget.recordCall();
-    const endpoint = pinned ?? (role === READ ? this.router.forRead(null) : this.router.primary);
-    if (endpoint === undefined) return Promise.reject(this.noHealthyEndpoint(role, undefined));
-    const admitted = endpoint.admit();
-    // A refusal (closed, open circuit, full queue) has nowhere better to go: the router already
-    // chose the best endpoint. Reject without entering the retry path.
-    if (admitted instanceof Error) return Promise.reject(admitted);
-    const attempt =
-      text === null
-        ? endpoint.checkoutAdmitted(admitted, signal)
-        : endpoint.queryAdmitted(admitted, text, values, signal);
-    if (this.resolved.retry.retries === 0) return attempt;
-    return attempt.catch((err: unknown) =>
-      this.retryAfterFailure(err, {
-        role,
-        text,
-        values,
-        signal,
-        idempotent,
-        tried: new Set([endpoint]),
-        last: endpoint,
-        consistent: pinned !== undefined && role === READ,
-      }),
-    );
-  }
-
-  /**
-   * The retry path, driven by p-retry. The first failure already happened, so p-retry's first
-   * attempt re-throws it and p-retry decides from there; our `shouldRetry` applies the re-send
-   * rule, the budget and the full-jitter sleep.
-   */
-  private retryAfterFailure(
-    first: unknown,
-    call: FailedCall,
-  ): Promise<QueryResultLike | PgClientLike> {
-    const { retry } = this.resolved;
-    if (!this.mayRetry(first, call)) return Promise.reject(first);
-    let lastError: unknown = first;
-    this.retrying++;
-    return pRetry(
-      (attempt: number) =>
-        attempt === 1 ? Promise.reject(first) : this.attemptAgain(call, lastError),
-      {
-        retries: retry.retries,
-        // Delays are ours (full jitter, abortable): p-retry's own would be 0.
-        minTimeout: 0,
-        maxTimeout: 0,
-        factor: 1,
-        randomize: false,
-        shouldRetry: async ({ error, attemptNumber }) => {
-          lastError = error;
-          if (!this.mayRetry(error, call)) return false;
-          if (!this.budget.tryWithdraw()) {
-            this.logger.warn(
-              { endpoint: call.last.name, err: describeError(error) },
-              'resilient-pool: retry budget exhausted, not retrying',
-            );
-            return false;
-          }
-          // Moving to another endpoint needs no pause; trying the same one again does.
-          const moving =
-            call.rerouted || (call.role === READ && this.router.hasReadAlternative(call.tried));
-          call.rerouted = false;
-          const delayMs = moving ? 0 : backoffDelay(attemptNumber, retry);
-          call.last.counters.retries++;
-          this.emitSafely('retry', {
-            endpoint: call.last.name,
-            attempt: attemptNumber + 1,
-            delayMs,
-            error,
-          });
-          await sleep(delayMs, call.signal);
-          if (this.ending) throw new PoolClosedError();
-          return true;
-        },
-      },
-    ).finally(() => {
-      if (--this.retrying === 0) this.retriesSettled?.();
-    });
-  }
-
-  private mayRetry(err: unknown, call: FailedCall): boolean {
-    const errorClass = classify(err);
-    if (errorClass === 'read-only') {
-      // A replica refused a write (25006): the statement belongs on the primary. From the
-      // primary itself it means a demoted primary, which retrying here cannot fix.
-      if (call.last.role === 'primary') return false;
-      // The statement is now known to write: from here on it is re-sent only if nothing was sent.
-      call.role = WRITE;
-      call.idempotent = false;
-      call.rerouted = true;
-      return true;
-    }
-    if (errorClass === 'unavailable') {
-      // Refused before sending (open circuit, full queue): only another endpoint can help, and
-      // waiting for the same one would turn a fast refusal into a slow one.
-      return call.role === READ && this.router.hasReadAlternative(call.tried);
-    }
-    if (call.role === WRITE && !this.router.primary.breaker.admits) {
-      // The failure just opened the primary's circuit: another try would only be refused, and
-      // the caller learns more from the failure itself than from CircuitOpenError.
-      return false;
-    }
-    return mayRetryStatement(err, call.idempotent);
-  }
-
-  private attemptAgain(
-    call: FailedCall,
-    lastError: unknown,
-  ): Promise<QueryResultLike | PgClientLike> {
-    const endpoint =
-      call.role === READ && !call.consistent
-        ? this.router.forRead(call.tried)
-        : this.router.primary;
-    if (endpoint === undefined) return Promise.reject(this.noHealthyEndpoint(call.role, lastError));
-    call.tried.add(endpoint);
-    call.last = endpoint;
-    return call.text === null
-      ? endpoint.checkout(call.signal)
-      : endpoint.query(call.text, call.values, call.signal);
-  }
-
-  private noHealthyEndpoint(role: Role, cause: unknown): NoHealthyEndpointError {
-    return new NoHealthyEndpointError(role === READ ? 'read' : 'write', cause);
-  }
-
   // ---- lifecycle -------------------------------------------------------------------------------
 
   /** Resolves when no call holds or waits for a permit and none is between retries. */
   private async drain(): Promise<void> {
-    for (;;) {
-      await Promise.all(this.endpoints.map((e) => e.drained()));
-      if (this.retrying === 0) return;
-      await new Promise<void>((resolve) => {
-        this.retriesSettled = resolve;
-      });
-      this.retriesSettled = undefined;
-    }
+    await this.callPath.idle();
+    await Promise.all(this.endpoints.map((e) => e.drained()));
   }
 
   private listenForPoolErrors(endpoint: Endpoint): void {
@@ -844,7 +644,11 @@ export class ResilientPool extends SafeEmitter {
   private async shutdown(timeoutMs: number): Promise<void> {
     const startedAt = Date.now();
     this.ending = true;
+    // Sleeps and waits end now (a retry after them would be refused anyway): nothing of theirs
+    // keeps the process alive past end().
+    this.lifetime.abort(new PoolClosedError());
     clearInterval(this.housekeeping);
+    clearInterval(this.slowCallSweep);
     this.health?.stop();
     for (const endpoint of this.endpoints) endpoint.close();
     // Calls already admitted or queued were accepted before end(): let them finish.
@@ -857,8 +661,11 @@ export class ResilientPool extends SafeEmitter {
     if (outcome === 'timeout') {
       this.logger.warn(
         { timeoutMs, inFlight: this.stats().endpoints.map((e) => [e.name, e.inFlight, e.queued]) },
-        'resilient-pool: end() timed out waiting for in-flight calls',
+        'resilient-pool: end() timed out waiting for in-flight calls; ending them',
       );
+      // Out of time: what is still running is ended (connections destroyed), so that nothing
+      // outlives end(). A statement that may have written rejects with OutcomeUnknownError.
+      for (const endpoint of this.endpoints) endpoint.killAll(new PoolClosedError());
     }
     // Entry writes started by reads that already returned: each store call is bounded by the
     // cache's own timeout. The application's Redis client is left open.
@@ -887,5 +694,16 @@ export class ResilientPool extends SafeEmitter {
         endpoint.pool.off?.('error', listener);
     }
     this.ended = true;
+  }
+}
+
+/** Calls a user's callback; what it throws surfaces as an uncaught exception, as in pg. */
+function callBack<A extends unknown[]>(cb: (...args: A) => void, ...args: A): void {
+  try {
+    cb(...args);
+  } catch (err) {
+    process.nextTick(() => {
+      throw err;
+    });
   }
 }

@@ -8,7 +8,7 @@ import { classify } from './classify.js';
 import { asToken, CAPTURE_SQL, type ConsistencyToken } from './consistency/token.js';
 import { raceAbort, startDeadline } from './deadline.js';
 import { cancelBackend } from './endpoint/cancel.js';
-import { endpointOf } from './endpoint/endpoint.js';
+import { endpointOf } from './endpoint/held-client.js';
 import { backoffDelay, sleep } from './endpoint/retry.js';
 import { abortError, TransactionOutcomeUnknownError } from './errors.js';
 import type { RetryOptions } from './options.js';
@@ -99,6 +99,8 @@ export interface TransactionHooks {
   /** Timings of the backoff between tries. */
   backoff: Pick<Required<RetryOptions>, 'minTimeout' | 'maxTimeout' | 'factor'>;
   onRetry(attempt: number, delayMs: number, error: unknown): void;
+  /** The pool's lifetime: a backoff between tries ends when `end()` is called. */
+  lifetime: AbortSignal;
   /** Set when the commit's token is wanted (a session, or `onToken`). */
   onToken: ((token: ConsistencyToken) => void) | undefined;
 }
@@ -238,7 +240,7 @@ export async function runTransaction<T>(
             if (!isConflict(error)) return false;
             const delayMs = backoffDelay(attemptNumber, hooks.backoff);
             hooks.onRetry(attemptNumber + 1, delayMs, error);
-            await sleep(delayMs, signal);
+            await sleep(delayMs, signal, hooks.lifetime);
             return true;
           },
         },

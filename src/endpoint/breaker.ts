@@ -36,6 +36,8 @@ export class EndpointBreaker {
   private readonly window: HealthWindow;
   private readonly enabled: boolean;
   private current: BreakerState = 'closed';
+  /** Held open while the endpoint is declared down: not even a half-open probe is let through. */
+  private held = false;
 
   constructor(
     private readonly name: string,
@@ -88,7 +90,20 @@ export class EndpointBreaker {
    * Checked before queueing so an open circuit refuses at once.
    */
   get admits(): boolean {
-    return this.isClosed || this.circuit.pendingClose;
+    return !this.held && (this.isClosed || this.circuit.pendingClose);
+  }
+
+  /** Opens the circuit and keeps it open, whatever its reset timer says, until `releaseHold()`. */
+  holdOpen(): void {
+    this.held = true;
+    if (this.enabled && this.current !== 'open') this.circuit.open();
+  }
+
+  /** Ends a hold: the endpoint answered a probe, so the circuit closes with a clean record. */
+  releaseHold(): void {
+    if (!this.held) return;
+    this.held = false;
+    if (this.current !== 'closed') this.circuit.close();
   }
 
   /** A stackless CircuitOpenError for this endpoint. */
@@ -109,6 +124,7 @@ export class EndpointBreaker {
 
   /** Closes the circuit now: the endpoint was re-pointed at another server (a failover). */
   reset(): void {
+    this.held = false;
     this.circuit.close();
   }
 

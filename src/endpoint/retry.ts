@@ -1,6 +1,6 @@
 /**
  * Retry policy pieces: full-jitter backoff, an abortable sleep, the rule for what may be re-sent,
- * and a retry budget. p-retry drives the loop (see resilient-pool.ts); it is entered only after a
+ * and a retry budget. p-retry drives the loop (see call-path.ts); it is entered only after a
  * first failure, so the success path never pays for it.
  */
 import { classify, isRetryable } from '../classify.js';
@@ -24,20 +24,31 @@ export function backoffDelay(
   return Math.floor(random() * cap);
 }
 
-/** Resolves after `ms`, or rejects with AbortedError as soon as `signal` fires. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+/**
+ * Resolves after `ms`, or rejects as soon as `signal` fires (AbortedError, or the call's
+ * TimeoutError) or `lifetime` does (with its reason: the pool's PoolClosedError at `end()`), so
+ * that no sleep outlives its call or its pool.
+ */
+export function sleep(ms: number, signal?: AbortSignal, lifetime?: AbortSignal): Promise<void> {
   if (signal?.aborted) return Promise.reject(abortError(undefined, signal));
+  if (lifetime?.aborted) return Promise.reject(lifetime.reason);
   if (ms <= 0) return Promise.resolve();
   return new Promise((resolve, reject) => {
-    const onAbort = () => {
+    const stop = (err: unknown) => {
       clearTimeout(timer);
-      reject(abortError(undefined, signal as AbortSignal));
+      signal?.removeEventListener('abort', onAbort);
+      lifetime?.removeEventListener('abort', onEnd);
+      reject(err);
     };
+    const onAbort = () => stop(abortError(undefined, signal as AbortSignal));
+    const onEnd = () => stop((lifetime as AbortSignal).reason);
     const timer = setTimeout(() => {
       signal?.removeEventListener('abort', onAbort);
+      lifetime?.removeEventListener('abort', onEnd);
       resolve();
     }, ms);
     signal?.addEventListener('abort', onAbort, { once: true });
+    lifetime?.addEventListener('abort', onEnd, { once: true });
   });
 }
 
@@ -64,15 +75,20 @@ export function wasNotSent(err: unknown): boolean {
 
 /**
  * The one rule for re-sending a single statement (pgx's SafeToRetry): only when the condition is
- * transient AND either nothing was sent or the call is idempotent. A statement that may have run
- * is never re-sent on the caller's behalf. Conflicts (40001, 40P01, 55P03) on a single statement
- * are safe too: PostgreSQL rolled the statement back.
+ * transient AND the statement cannot have applied twice: nothing was sent, or it ran on a hot
+ * standby (which cannot write), or the caller said it is idempotent. A statement that may have
+ * run on a writable server is never re-sent on the caller's behalf. Conflicts (40001, 40P01,
+ * 55P03) and read-only refusals (25006) are safe too: PostgreSQL applied nothing.
  */
-export function mayRetryStatement(err: unknown, idempotent: boolean): boolean {
+export function mayRetryStatement(
+  err: unknown,
+  idempotent: boolean,
+  ranOnHotStandby: boolean,
+): boolean {
   if (!isRetryable(err)) return false;
   const errorClass = classify(err);
   if (errorClass === 'conflict' || errorClass === 'read-only') return true;
-  return idempotent || wasNotSent(err);
+  return idempotent || ranOnHotStandby || wasNotSent(err);
 }
 
 /**

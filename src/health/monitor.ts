@@ -1,9 +1,11 @@
 /**
- * Replica health: one timer for the whole pool probes every endpoint, ejects a replica whose
+ * Endpoint health: one timer for the whole pool probes every endpoint (the primary too, also when
+ * it has no replicas), declares down an endpoint that stops answering, ejects a replica whose
  * probe fails or whose circuit opens, holds back a replica that lags past the thresholds, and
  * re-admits an ejected replica only after a probe succeeds (not merely after a timer: the
  * mysql2 PoolCluster trap), waiting longer each time it keeps failing.
  */
+import { isHealthFailure } from '../classify.js';
 import type { Endpoint } from '../endpoint/endpoint.js';
 import type { ResilientPoolEvents } from '../telemetry/events.js';
 import type { LoggerLike } from '../telemetry/logger.js';
@@ -14,6 +16,8 @@ export type HealthState = 'unknown' | 'healthy' | 'lagging' | 'ejected';
 /** What the monitor knows of one endpoint; shown in stats(). */
 export interface EndpointHealth {
   state: HealthState;
+  /** pg_is_in_recovery() at the last probe: a hot standby (null: not probed yet). */
+  inRecovery: boolean | null;
   /** Bytes of WAL the replica has not replayed yet (null: unknown). */
   lagBytes: number | null;
   /** How far behind the replica's replay is, in ms; 0 when it has replayed everything. */
@@ -47,6 +51,11 @@ interface Tracked {
   probing: boolean;
   ejectedAt: number;
   readmittedAt: number;
+}
+
+/** Calls the endpoint's server has answered so far (results and SQL errors). */
+function answeredCalls(endpoint: Endpoint): number {
+  return endpoint.counters.successes + endpoint.counters.sqlErrors;
 }
 
 export class HealthMonitor {
@@ -88,6 +97,7 @@ export class HealthMonitor {
   async tick(): Promise<void> {
     const round = this.tracked.filter((t) => !t.probing);
     for (const t of round) t.probing = true;
+    const answeredBefore = round.map((t) => answeredCalls(t.endpoint));
     const outcomes = await Promise.allSettled(round.map((t) => t.prober.probe()));
     for (const t of round) t.probing = false;
     const primaryIndex = round.findIndex((t) => t.endpoint.role === 'primary');
@@ -100,13 +110,33 @@ export class HealthMonitor {
     round.forEach((t, i) => {
       const outcome = outcomes[i]!;
       if (outcome.status === 'rejected') {
-        const message = (outcome.reason as Error)?.message ?? String(outcome.reason);
-        if (t.endpoint.role === 'replica') this.eject(t, `probe failed: ${message}`);
-        else t.endpoint.health.reason = `probe failed: ${message}`;
+        this.onProbeFailed(t, outcome.reason, answeredBefore[i] !== answeredCalls(t.endpoint));
         return;
       }
+      t.endpoint.markUp();
       this.record(t, outcome.value, primaryLsn, now);
     });
+  }
+
+  /**
+   * A failed probe ejects a replica from routing. One that got no answer, or found the server
+   * unreachable, also declares the endpoint down (its calls in flight are ended), unless calls on
+   * the endpoint were answered meanwhile: then the server is answering, and only the probe's own
+   * connection was slow or lost.
+   */
+  private onProbeFailed(t: Tracked, reason: unknown, othersAnswered: boolean): void {
+    const message = `probe failed: ${(reason as Error)?.message ?? String(reason)}`;
+    if (t.endpoint.role === 'replica') this.eject(t, message);
+    else t.endpoint.health.reason = message;
+    if (!isHealthFailure(reason)) return;
+    if (othersAnswered) {
+      this.logger.debug(
+        { endpoint: t.endpoint.name, reason: message },
+        'resilient-pool: a probe failed while the endpoint answered other calls; not declared down',
+      );
+      return;
+    }
+    t.endpoint.markDown(message, reason);
   }
 
   private record(
@@ -118,6 +148,7 @@ export class HealthMonitor {
     const { endpoint } = t;
     const health = endpoint.health;
     if (endpoint.role === 'primary') {
+      health.inRecovery = result.inRecovery;
       health.state = 'healthy';
       health.lagBytes = 0;
       health.lagMs = 0;
@@ -137,6 +168,7 @@ export class HealthMonitor {
       (lagBytes === null || lagBytes === 0);
     health.lagBytes = lagBytes;
     health.lagMs = caughtUp ? 0 : result.replayAgeMs;
+    health.inRecovery = result.inRecovery;
     if (result.inRecovery) endpoint.noteReplayLsn(result.lsn);
     if (health.state === 'ejected') {
       const backoff = Math.min(MAX_BACKOFF_MS, 1_000 * 2 ** Math.max(0, health.ejections - 1));

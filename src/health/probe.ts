@@ -2,8 +2,22 @@
  * One health probe of one endpoint: a cheap query on a connection of its own (never a permit or
  * a pool slot of user traffic), bounded by its own timeout.
  */
+
+import { adopt, disown, type Lease } from '../endpoint/lease.js';
 import type { PgClientLike, PgPoolLike, QueryResultLike } from '../pg-like.js';
 import { parseLsn } from './lsn.js';
+
+const IGNORE_LOSS: Lease = { connectionLost: () => {} };
+
+/**
+ * A probe that got no answer in time: classified as a connection failure (ETIMEDOUT), the sign of
+ * a frozen server or a black-holed network.
+ */
+function probeTimeout(timeoutMs: number): Error {
+  return Object.assign(new Error(`health probe did not answer within ${timeoutMs} ms`), {
+    code: 'ETIMEDOUT',
+  });
+}
 
 /** What a probe learns. */
 export interface ProbeResult {
@@ -68,7 +82,7 @@ export class Prober {
       timer = setTimeout(() => {
         // A connection that did not answer is dropped: the next probe starts afresh.
         this.reset();
-        reject(new Error(`health probe did not answer within ${this.timeoutMs} ms`));
+        reject(probeTimeout(this.timeoutMs));
       }, this.timeoutMs);
     });
     return Promise.race([this.run(), timeout]).finally(() => clearTimeout(timer));
@@ -121,11 +135,15 @@ export class Prober {
 
   private async viaPool(): Promise<QueryResultLike> {
     const client = await this.pool.connect();
+    // The probe's failure is reported by its query; the listener keeps it from crashing anything.
+    adopt(client, IGNORE_LOSS);
     try {
       const result = (await client.query(PROBE_SQL)) as QueryResultLike;
+      disown(client);
       client.release();
       return result;
     } catch (err) {
+      disown(client);
       client.release(err as Error);
       throw err;
     }

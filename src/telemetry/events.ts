@@ -13,7 +13,8 @@ export type RejectReason =
   | 'acquire-timeout'
   | 'timeout'
   | 'aborted'
-  | 'closed';
+  | 'closed'
+  | 'down';
 
 /** Payloads of the events a ResilientPool emits. */
 export interface ResilientPoolEvents {
@@ -27,6 +28,13 @@ export interface ResilientPoolEvents {
   eject: { endpoint: string; reason: string };
   /** An ejected replica passed a probe and serves reads again. */
   readmit: { endpoint: string; ejectedMs: number };
+  /**
+   * An endpoint (primary or replica) was declared down: its health probe did not answer. Its
+   * calls in flight were ended and new ones are refused until a probe passes.
+   */
+  down: { endpoint: string; role: EndpointRole; reason: string };
+  /** A down endpoint passed a probe (or a failover re-pointed it) and takes calls again. */
+  up: { endpoint: string; role: EndpointRole; reason: string };
   /** Writes moved to another primary candidate (with `primary: [candidates]`). */
   failover: { from: string; to: string };
   /** A client from connect() was held longer than `leakDetection.threshold`. */

@@ -24,8 +24,15 @@ export interface EndpointStats {
   successes: number;
   sqlErrors: number;
   failures: number;
+  /** Statements that ran past `breaker.slowCallMs` (counted as failures while in flight). */
+  slowCalls: number;
   retries: number;
   rejected: Record<RejectReason, number>;
+  /**
+   * Declared down by the health monitor (its probe got no answer): calls are refused with
+   * EndpointDownError until a probe passes.
+   */
+  down: boolean;
   /** From the health monitor: 'unknown' without one (or before its first probe). */
   health: HealthState;
   /** Replay lag of a replica, from the latest probes (null: unknown). */
@@ -58,8 +65,10 @@ export function snapshotStats(endpoints: readonly Endpoint[]): PoolStats {
       successes: counters.successes,
       sqlErrors: counters.sqlErrors,
       failures: counters.failures,
+      slowCalls: counters.slowCalls,
       retries: counters.retries,
       rejected: { ...counters.rejected },
+      down: e.isDown,
       health: e.health.state,
       lagBytes: e.health.lagBytes,
       lagMs: e.health.lagMs === null ? null : Math.round(e.health.lagMs),

@@ -10,6 +10,7 @@ const options = {
   volumeThreshold: 4,
   consecutiveFailures: 0,
   resetTimeout: 1_000,
+  slowCallMs: 0,
   rollingCountTimeout: 10_000,
   rollingCountBuckets: 10,
 };

@@ -118,13 +118,118 @@ describe('health monitor', () => {
     expect(events[0]).toEqual(['eject', { endpoint: 'replica-1', reason: 'circuit open' }]);
   });
 
-  it('is off without replicas, or with health.enabled false', async () => {
+  it('probes a lone primary too, and nothing with health.enabled false', async () => {
     const primary = new FakePool('p');
+    answerProbes(primary, { recovery: false, lsn: '0/3000000' });
     make({ primary });
+    const off = new FakePool('p2');
     const r = new FakePool('r');
-    make({ primary: new FakePool('p2'), replicas: [r], health: { enabled: false } });
-    await vi.advanceTimersByTimeAsync(5_000);
-    expect(primary.statements).toEqual([]);
+    make({ primary: off, replicas: [r], health: { enabled: false } });
+    await vi.advanceTimersByTimeAsync(2_500);
+    expect(primary.statements.filter((t) => t.includes('pg_is_in_recovery'))).toHaveLength(2);
+    expect(off.statements).toEqual([]);
     expect(r.statements).toEqual([]);
+  });
+});
+
+describe('an endpoint whose probe does not answer is declared down', () => {
+  const make = usePools();
+  beforeEach(() => vi.useFakeTimers());
+  afterEach(() => vi.useRealTimers());
+
+  /** A fake primary that stops answering anything while `frozen` is set (SIGSTOP). */
+  function freezable() {
+    const pool = new FakePool('p');
+    const state = { frozen: false };
+    const answer = pool.handler;
+    answerProbes(pool, { recovery: false, lsn: '0/3000000' });
+    const probes = pool.handler;
+    pool.handler = (text, values, p) => {
+      if (state.frozen) return new Promise(() => {});
+      return text.includes('pg_is_in_recovery') ? probes(text, values, p) : answer(text, values, p);
+    };
+    return { pool, state };
+  }
+
+  it('ends calls in flight, refuses new ones at once, and is re-admitted by a passing probe', async () => {
+    const { pool, state } = freezable();
+    const db = make({ primary: pool, health: { intervalMs: 1_000, timeoutMs: 500 } });
+    const events: string[] = [];
+    db.on('down', (p) => events.push(`down ${p.endpoint}`));
+    db.on('up', (p) => events.push(`up ${p.endpoint}`));
+    state.frozen = true;
+    const hung = db.write('UPDATE t SET x = 1').catch((err: unknown) => err);
+    const read = db.read('SELECT 1').catch((err: unknown) => err);
+    // Declared down within intervalMs + timeoutMs.
+    await vi.advanceTimersByTimeAsync(1_500);
+    expect(events).toEqual(['down primary']);
+    // A statement that may have written: outcome unknown. A read on the primary too (not a standby).
+    expect(await hung).toMatchObject({ code: 'E_OUTCOME_UNKNOWN', endpoint: 'primary' });
+    expect(await read).toMatchObject({ code: 'E_OUTCOME_UNKNOWN' });
+    await expect(db.write('SELECT 1')).rejects.toMatchObject({ code: 'E_ENDPOINT_DOWN' });
+    expect(db.stats().endpoints[0]).toMatchObject({ breaker: 'open', inFlight: 0 });
+    state.frozen = false;
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(events).toEqual(['down primary', 'up primary']);
+    await expect(db.write('SELECT 1')).resolves.toMatchObject({ rowCount: 1 });
+  });
+
+  it('a read cut off on a down replica is re-run on another', async () => {
+    const primary = new FakePool('p');
+    answerProbes(primary, { recovery: false, lsn: '0/3000000' });
+    const { pool: r1, state } = freezable();
+    answerProbes(r1, { recovery: true, lsn: '0/3000000' });
+    const answerR1 = r1.handler;
+    r1.handler = (text, values, p) =>
+      state.frozen ? new Promise(() => {}) : answerR1(text, values, p);
+    const db = make({
+      primary,
+      replicas: [r1],
+      health: { intervalMs: 1_000, timeoutMs: 500 },
+    });
+    await vi.advanceTimersByTimeAsync(1_000); // first probes: r1 is known to be a standby
+    state.frozen = true;
+    const read = db.read('SELECT 1');
+    await vi.advanceTimersByTimeAsync(1_500);
+    await expect(read).resolves.toMatchObject({ rows: [{ ok: 1 }] });
+    expect(primary.statements).toContain('SELECT 1');
+    expect(db.stats().endpoints[1]).toMatchObject({ name: 'replica-1', down: true });
+  });
+
+  it('is not declared down while other calls on it are answered (only the probe was slow)', async () => {
+    const pool = new FakePool('p');
+    answerProbes(pool, { recovery: false, lsn: '0/3000000' });
+    const answer = pool.handler;
+    pool.handler = (text, values, p) =>
+      text.includes('pg_is_in_recovery') ? new Promise(() => {}) : answer(text, values, p);
+    const db = make({ primary: pool, health: { intervalMs: 1_000, timeoutMs: 500 } });
+    const downs: string[] = [];
+    db.on('down', (p) => downs.push(p.endpoint));
+    await vi.advanceTimersByTimeAsync(1_100);
+    await db.write('SELECT 1');
+    await vi.advanceTimersByTimeAsync(500);
+    expect(downs).toEqual([]);
+  });
+});
+
+describe('slow calls count against the circuit while still in flight', () => {
+  const make = usePools();
+  beforeEach(() => vi.useFakeTimers());
+  afterEach(() => vi.useRealTimers());
+
+  it('opens the circuit on statements that never answer', async () => {
+    const pool = new FakePool('p');
+    pool.handler = () => new Promise(() => {});
+    const db = make({
+      primary: pool,
+      health: { enabled: false },
+      breaker: { slowCallMs: 1_000, consecutiveFailures: 3 },
+    });
+    for (let i = 0; i < 3; i++) void db.write('SELECT pg_sleep(100)').catch(() => {});
+    await vi.advanceTimersByTimeAsync(900);
+    expect(db.stats().endpoints[0]?.breaker).toBe('closed');
+    await vi.advanceTimersByTimeAsync(700);
+    expect(db.stats().endpoints[0]).toMatchObject({ breaker: 'open', slowCalls: 3 });
+    await expect(db.write('SELECT 1')).rejects.toMatchObject({ code: 'E_CIRCUIT_OPEN' });
   });
 });

@@ -63,30 +63,36 @@ describe('sleep', () => {
   });
 });
 
-describe('mayRetryStatement: only when nothing was sent, or idempotent', () => {
+describe('mayRetryStatement: only when nothing was sent, it ran on a hot standby, or idempotent', () => {
   it('retries connection failures that happened before sending', () => {
-    expect(mayRetryStatement(markNotSent(socketError('ECONNREFUSED')), false)).toBe(true);
-    expect(mayRetryStatement(new AcquireTimeoutError('p', 10), false)).toBe(true);
-    expect(mayRetryStatement(new CircuitOpenError('p'), false)).toBe(true);
+    expect(mayRetryStatement(markNotSent(socketError('ECONNREFUSED')), false, false)).toBe(true);
+    expect(mayRetryStatement(new AcquireTimeoutError('p', 10), false, false)).toBe(true);
+    expect(mayRetryStatement(new CircuitOpenError('p'), false, false)).toBe(true);
   });
 
   it('never re-sends a non-idempotent statement that may have run', () => {
     const lost = new Error('Connection terminated unexpectedly');
     expect(wasNotSent(lost)).toBe(false);
-    expect(mayRetryStatement(lost, false)).toBe(false);
-    expect(mayRetryStatement(lost, true)).toBe(true);
-    expect(mayRetryStatement(socketError('ECONNRESET'), false)).toBe(false);
+    expect(mayRetryStatement(lost, false, false)).toBe(false);
+    expect(mayRetryStatement(lost, true, false)).toBe(true);
+    expect(mayRetryStatement(socketError('ECONNRESET'), false, false)).toBe(false);
+  });
+
+  it('re-sends a statement that may have run only on a hot standby (which cannot write)', () => {
+    const lost = new Error('Connection terminated unexpectedly');
+    expect(mayRetryStatement(lost, false, true)).toBe(true);
+    expect(mayRetryStatement(pgError('23505'), false, true)).toBe(false);
   });
 
   it('retries conflicts and read-only refusals (nothing was applied)', () => {
-    expect(mayRetryStatement(pgError('40001'), false)).toBe(true);
-    expect(mayRetryStatement(pgError('25006'), false)).toBe(true);
+    expect(mayRetryStatement(pgError('40001'), false, false)).toBe(true);
+    expect(mayRetryStatement(pgError('25006'), false, false)).toBe(true);
   });
 
   it('never retries permanent errors or unknown outcomes, even idempotent', () => {
-    expect(mayRetryStatement(pgError('23505'), true)).toBe(false);
-    expect(mayRetryStatement(pgError('57014'), true)).toBe(false);
-    expect(mayRetryStatement(pgError('08007'), true)).toBe(false);
+    expect(mayRetryStatement(pgError('23505'), true, false)).toBe(false);
+    expect(mayRetryStatement(pgError('57014'), true, false)).toBe(false);
+    expect(mayRetryStatement(pgError('08007'), true, false)).toBe(false);
   });
 });
 

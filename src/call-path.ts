@@ -1,0 +1,224 @@
+/**
+ * The call path every statement and checkout of the pool takes: route, admit, run on the
+ * endpoint's pipeline; only after a failure, the retry loop (p-retry), which re-enters the router
+ * so a read can move to another replica. The rule for what may be re-sent is `mayRetryStatement`
+ * (endpoint/retry.ts), consulted here and nowhere else.
+ *
+ * No async function on the success path: it costs the endpoint's one promise plus, when retries
+ * are on, one `.catch`.
+ */
+import pRetry from 'p-retry';
+import { classify } from './classify.js';
+import { raceAbort } from './deadline.js';
+import type { Endpoint, Statement } from './endpoint/endpoint.js';
+import { backoffDelay, mayRetryStatement, type RetryBudget, sleep } from './endpoint/retry.js';
+import { AbortedError, abortError, NoHealthyEndpointError, PoolClosedError } from './errors.js';
+import type { RetryOptions } from './options.js';
+import type { PgClientLike, QueryResultLike } from './pg-like.js';
+import type { CandidatePrimary } from './routing/primary-candidates.js';
+import type { Router } from './routing/router.js';
+import { describeError } from './telemetry/describe-error.js';
+import type { ResilientPoolEvents } from './telemetry/events.js';
+import type { LoggerLike } from './telemetry/logger.js';
+
+export type CallRole = 'read' | 'write';
+
+/** One call, as the path sees it. */
+interface Call {
+  role: CallRole;
+  signal: AbortSignal | undefined;
+  /** The caller said the statement may be re-sent even if it may have run. */
+  idempotent: boolean;
+  /** A read that must go to this endpoint (read-your-writes). */
+  pinned: Endpoint | undefined;
+}
+
+/** A statement call: `read()`, `write()`, `query()`, cache fills. */
+export interface StatementCall extends Call {
+  statement: Statement;
+}
+
+/** What to do on a chosen endpoint: run the statement, or check a client out. */
+type Work<T> = (endpoint: Endpoint, admitted: boolean | Error) => Promise<T>;
+
+/** A call that failed once and is now in the retry path; built only after a failure. */
+interface FailedCall extends Call {
+  tried: Set<Endpoint>;
+  last: Endpoint;
+  /** Set when a replica refused a write (25006): the next attempt goes to the primary at once. */
+  rerouted: boolean;
+}
+
+export interface CallPathDeps {
+  router: Router;
+  retry: Required<RetryOptions>;
+  budget: RetryBudget;
+  logger: LoggerLike;
+  /** With `primary: [candidates]`: writes wait while the writable one is being found. */
+  candidates: CandidatePrimary | undefined;
+  /** Aborts (with PoolClosedError) when `end()` is called: every wait of the path ends then. */
+  lifetime: AbortSignal;
+  onRetry(payload: ResilientPoolEvents['retry']): void;
+}
+
+export class CallPath {
+  /** Calls in the retry path (they hold no permit while they sleep). */
+  private retrying = 0;
+  private retriesSettled: (() => void) | undefined;
+
+  constructor(private readonly deps: CallPathDeps) {}
+
+  /** Runs one statement; retried only as `mayRetryStatement` allows. */
+  statement(call: StatementCall): Promise<QueryResultLike> {
+    const { statement, signal } = call;
+    return this.run(call, (endpoint, admitted) => endpoint.execute(admitted, statement, signal));
+  }
+
+  /** Checks out a client of the role's endpoint; retried only while nothing was sent. */
+  checkout(role: CallRole, signal: AbortSignal | undefined): Promise<PgClientLike> {
+    return this.run({ role, signal, idempotent: false, pinned: undefined }, (endpoint, admitted) =>
+      endpoint.checkout(admitted, signal),
+    );
+  }
+
+  /** Resolves when no call is between retries. */
+  async idle(): Promise<void> {
+    while (this.retrying > 0) {
+      await new Promise<void>((resolve) => {
+        this.retriesSettled = resolve;
+      });
+      this.retriesSettled = undefined;
+    }
+  }
+
+  private run<T>(call: Call, work: Work<T>): Promise<T> {
+    const { router, candidates, lifetime } = this.deps;
+    if (lifetime.aborted) return Promise.reject(new PoolClosedError());
+    if (call.signal?.aborted)
+      return Promise.reject(new AbortedError(undefined, call.signal.reason));
+    if (candidates?.isDiscovering && (call.role === 'write' || call.pinned === router.primary)) {
+      // The primary is being looked for: hold the call (nothing sent yet), then send it once.
+      return this.waitFor(candidates.settled(), call.signal).then(() => this.run(call, work));
+    }
+    this.deps.budget.recordCall();
+    const endpoint = call.pinned ?? (call.role === 'read' ? router.forRead(null) : router.primary);
+    if (endpoint === undefined) return Promise.reject(this.noHealthyEndpoint(call, undefined));
+    const admitted = endpoint.admit();
+    // A refusal (closed, down, open circuit, full queue) has nowhere better to go: the router
+    // already chose the best endpoint. Reject without entering the retry path.
+    if (admitted instanceof Error) return Promise.reject(admitted);
+    const attempt = work(endpoint, admitted);
+    if (this.deps.retry.retries === 0) return attempt;
+    return attempt.catch((err: unknown) =>
+      this.retryAfterFailure(err, work, {
+        ...call,
+        tried: new Set([endpoint]),
+        last: endpoint,
+        rerouted: false,
+      }),
+    );
+  }
+
+  /**
+   * The retry path, driven by p-retry. The first failure already happened, so p-retry's first
+   * attempt re-throws it and p-retry decides from there; `shouldRetry` applies the re-send rule,
+   * the budget and the full-jitter sleep.
+   */
+  private retryAfterFailure<T>(first: unknown, work: Work<T>, call: FailedCall): Promise<T> {
+    const { retry, budget, logger, lifetime } = this.deps;
+    if (!this.mayRetry(first, call)) return Promise.reject(first);
+    let lastError: unknown = first;
+    this.retrying++;
+    return pRetry(
+      (attempt: number) =>
+        attempt === 1 ? Promise.reject(first) : this.attemptAgain(call, work, lastError),
+      {
+        retries: retry.retries,
+        // Delays are ours (full jitter, abortable): p-retry's own would be 0.
+        minTimeout: 0,
+        maxTimeout: 0,
+        factor: 1,
+        randomize: false,
+        shouldRetry: async ({ error, attemptNumber }) => {
+          lastError = error;
+          if (!this.mayRetry(error, call)) return false;
+          if (!budget.tryWithdraw()) {
+            logger.warn(
+              { endpoint: call.last.name, err: describeError(error) },
+              'resilient-pool: retry budget exhausted, not retrying',
+            );
+            return false;
+          }
+          // Moving to another endpoint needs no pause; trying the same one again does.
+          const moving =
+            call.rerouted ||
+            (call.role === 'read' && this.deps.router.hasReadAlternative(call.tried));
+          call.rerouted = false;
+          const delayMs = moving ? 0 : backoffDelay(attemptNumber, retry);
+          call.last.counters.retries++;
+          this.deps.onRetry({
+            endpoint: call.last.name,
+            attempt: attemptNumber + 1,
+            delayMs,
+            error,
+          });
+          await sleep(delayMs, call.signal, lifetime);
+          return true;
+        },
+      },
+    ).finally(() => {
+      if (--this.retrying === 0) this.retriesSettled?.();
+    });
+  }
+
+  private mayRetry(err: unknown, call: FailedCall): boolean {
+    const errorClass = classify(err);
+    if (errorClass === 'read-only') {
+      // A replica refused a write (25006): the statement belongs on the primary. From the
+      // primary itself it means a demoted primary, which retrying here cannot fix.
+      if (call.last.role === 'primary') return false;
+      // The statement is now known to write: from here on it is re-sent only if nothing was sent.
+      call.role = 'write';
+      call.idempotent = false;
+      call.rerouted = true;
+      return true;
+    }
+    if (errorClass === 'unavailable') {
+      // Refused before sending (open circuit, down, full queue): only another endpoint can help,
+      // and waiting for the same one would turn a fast refusal into a slow one.
+      return call.role === 'read' && this.deps.router.hasReadAlternative(call.tried);
+    }
+    if (call.role === 'write' && !this.deps.router.primary.breaker.admits) {
+      // The failure just opened the primary's circuit: another try would only be refused, and
+      // the caller learns more from the failure itself than from CircuitOpenError.
+      return false;
+    }
+    return mayRetryStatement(err, call.idempotent, call.last.isHotStandby);
+  }
+
+  private attemptAgain<T>(call: FailedCall, work: Work<T>, lastError: unknown): Promise<T> {
+    const { router } = this.deps;
+    // A read that must see a write: after a failure only the primary is sure to qualify.
+    const endpoint =
+      call.role === 'read' && call.pinned === undefined
+        ? router.forRead(call.tried)
+        : router.primary;
+    if (endpoint === undefined) return Promise.reject(this.noHealthyEndpoint(call, lastError));
+    call.tried.add(endpoint);
+    call.last = endpoint;
+    return work(endpoint, endpoint.admit());
+  }
+
+  /** Settles as `promise` does, or rejects when the call's signal or the pool's lifetime ends. */
+  private waitFor(promise: Promise<void>, signal: AbortSignal | undefined): Promise<void> {
+    const { lifetime } = this.deps;
+    const waiting = signal
+      ? raceAbort(promise, signal, () => abortError(undefined, signal))
+      : promise;
+    return raceAbort(waiting, lifetime, () => lifetime.reason);
+  }
+
+  private noHealthyEndpoint(call: Call, cause: unknown): NoHealthyEndpointError {
+    return new NoHealthyEndpointError(call.role, cause);
+  }
+}

@@ -1,0 +1,204 @@
+/**
+ * A client checked out for the caller (`connect()`, transactions): acquired like any statement's
+ * client, then held until the caller releases it. While held it keeps its owner (lease.ts), so a
+ * connection error on it is heard and remembered instead of crashing the process; on release a
+ * broken client is destroyed, an open transaction rolled back, and the session optionally reset.
+ */
+import { abortError } from '../errors.js';
+import type { PgClientLike } from '../pg-like.js';
+import { describeError } from '../telemetry/describe-error.js';
+import type { ResilientPoolEvents } from '../telemetry/events.js';
+import { type AcquireContext, acquireClient, type Done } from './acquire.js';
+import { stampRelease } from './hygiene.js';
+import { type ActiveLease, destroySocket, disown } from './lease.js';
+import { markNotSent } from './retry.js';
+import { afterReadyForQuery, inTransaction } from './session-state.js';
+
+/** What a held client needs of its endpoint beyond acquiring. */
+export interface CheckoutContext extends AcquireContext {
+  readonly active: Set<ActiveLease>;
+  /** Frees the endpoint permit the checkout holds; called once, when the client is back. */
+  releasePermit(): void;
+  leak(payload: ResilientPoolEvents['leak']): void;
+}
+
+const CONNECTING = 0;
+const HELD = 1;
+/** Released by the caller; resets running before the client goes back. */
+const RELEASING = 2;
+const DONE = 3;
+type Phase = typeof CONNECTING | typeof HELD | typeof RELEASING | typeof DONE;
+
+/** Which endpoint a client handed out by `connect()` belongs to. */
+const CLIENT_ENDPOINT = new WeakMap<object, string>();
+
+/** The endpoint name of a client from `connect()`, for errors that must name it. */
+export function endpointOf(client: object): string | undefined {
+  return CLIENT_ENDPOINT.get(client);
+}
+
+export class HeldClient implements ActiveLease {
+  readonly sentAt = -1;
+  slowCounted = false;
+  private phase: Phase = CONNECTING;
+  private client: PgClientLike | undefined;
+  /** The connection error seen while held, or why the endpoint ended it. */
+  private broken: Error | undefined;
+  private leakTimer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    private readonly ctx: CheckoutContext,
+    private readonly signal: AbortSignal | undefined,
+    /** The stack of the caller's connect(), when leak detection wants it. */
+    private readonly acquiredAt: string | undefined,
+    private readonly done: Done<PgClientLike>,
+  ) {}
+
+  start(connectTimeout: number): void {
+    this.ctx.active.add(this);
+    acquireClient(this.ctx, connectTimeout, this.signal, this, this.onClient);
+  }
+
+  private readonly onClient = (err: Error | null, client?: PgClientLike): void => {
+    if (this.phase !== CONNECTING) {
+      if (client !== undefined) {
+        disown(client);
+        client.release(this.broken ?? new Error('checkout ended'));
+      }
+      return;
+    }
+    if (err !== null || client === undefined) {
+      this.fail(err ?? new Error('no client'));
+      return;
+    }
+    if (this.signal?.aborted) {
+      // Aborted while the client was being checked: give it back, report the abort.
+      disown(client);
+      client.release();
+      this.fail(markNotSent(abortError(this.ctx.name, this.signal)));
+      return;
+    }
+    this.phase = HELD;
+    this.client = client;
+    this.hand(client);
+  };
+
+  /** Wraps `release()` and hands the client to the caller. */
+  private hand(client: PgClientLike): void {
+    CLIENT_ENDPOINT.set(client, this.ctx.name);
+    const poolRelease = client.release;
+    this.watchForLeak();
+    client.release = (err?: Error | boolean) => {
+      // Until the pool has it back, a second release is the caller's bug, as in pg.
+      client.release = alreadyReleased;
+      this.phase = RELEASING;
+      if (this.leakTimer !== undefined) clearTimeout(this.leakTimer);
+      const backToPool = (destroyWith?: Error | boolean) => {
+        if (this.ctx.hygiene.stampReleases && !destroyWith) stampRelease(client);
+        disown(client);
+        poolRelease.call(client, destroyWith);
+        this.settle();
+      };
+      const destroy = err || this.broken;
+      if (destroy) {
+        backToPool(destroy);
+        return;
+      }
+      // Released from inside a failed statement's callback, the transaction status is only
+      // known once pg has read the ReadyForQuery that follows.
+      afterReadyForQuery(client, (connectionError) => {
+        if (connectionError) {
+          backToPool(connectionError);
+          return;
+        }
+        const resets: string[] = [];
+        if (inTransaction(client)) {
+          resets.push('ROLLBACK');
+          this.ctx.logger.warn(
+            { endpoint: this.ctx.name },
+            'resilient-pool: a client was released inside a transaction; rolled back',
+          );
+        }
+        if (this.ctx.hygiene.resetOnRelease === 'discard') resets.push('DISCARD ALL');
+        runResets(client, resets, backToPool);
+      });
+    };
+    this.done(null, client);
+  }
+
+  connectionLost(err: Error): void {
+    if (this.phase !== HELD) return; // while releasing, the reset's own callback reports it
+    this.broken ??= err;
+    this.ctx.logger.warn(
+      { endpoint: this.ctx.name, err: describeError(err) },
+      'resilient-pool: checked-out client lost its connection',
+    );
+  }
+
+  /**
+   * The endpoint ends the checkout: the socket is destroyed, so a statement the caller is running
+   * fails at once and the release destroys the client.
+   */
+  kill(reason: Error): void {
+    if (this.phase === CONNECTING) {
+      this.broken = reason;
+      this.fail(markNotSent(reason));
+      return;
+    }
+    if (this.phase === HELD || this.phase === RELEASING) {
+      this.broken ??= reason;
+      if (this.client !== undefined) destroySocket(this.client);
+    }
+  }
+
+  private fail(err: Error): void {
+    this.phase = DONE;
+    this.ctx.active.delete(this);
+    this.done(err);
+  }
+
+  private settle(): void {
+    this.phase = DONE;
+    this.client = undefined;
+    this.ctx.active.delete(this);
+    this.ctx.releasePermit();
+  }
+
+  /** With leak detection on, a timer that reports the checkout if it outlives the threshold. */
+  private watchForLeak(): void {
+    const threshold = this.ctx.hygiene.leakThreshold;
+    const acquiredAt = this.acquiredAt;
+    if (threshold === undefined || acquiredAt === undefined) return;
+    const takenAt = Date.now();
+    const name = this.ctx.name;
+    this.leakTimer = setTimeout(() => {
+      const heldMs = Date.now() - takenAt;
+      this.ctx.logger.warn(
+        { endpoint: name, heldMs, acquiredAt },
+        `resilient-pool: a client of "${name}" has been held for ${heldMs} ms without release (possible leak)`,
+      );
+      this.ctx.leak({ endpoint: name, heldMs, acquiredAt });
+    }, threshold);
+    this.leakTimer.unref();
+  }
+}
+
+/** Runs reset statements in order, then hands the client back (destroying it on failure). */
+function runResets(
+  client: PgClientLike,
+  statements: readonly string[],
+  backToPool: (err?: Error) => void,
+): void {
+  const [first, ...rest] = statements;
+  if (first === undefined) {
+    backToPool();
+    return;
+  }
+  client.query(first, undefined, (err) =>
+    err ? backToPool(err) : runResets(client, rest, backToPool),
+  );
+}
+
+function alreadyReleased(): never {
+  throw new Error('Release called on client which has already been released to the pool.');
+}

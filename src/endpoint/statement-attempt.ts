@@ -1,0 +1,320 @@
+/**
+ * One statement on one pooled client: acquire, send, settle, then release or destroy. Every
+ * statement the library runs for a caller (query, read, write, cache fills, token capture) goes
+ * through here, so each rule is written once:
+ *
+ * - pg's callback is taken once: pg calls back twice after an error raised while binding values
+ *   (the error, then an empty result at the next ReadyForQuery); the second is ignored.
+ * - A client is reused only after the server answered (a result, or its own ErrorResponse) and
+ *   its ReadyForQuery was read. After any error raised in the client (a value pg cannot
+ *   serialise, a malformed call, a lost connection, a read timeout) it is destroyed, so a result
+ *   can never reach the wrong caller.
+ * - A connection lost at any stage settles the call, once, and destroys the client.
+ * - An abort (the call's timeout or signal) cancels a running statement on the server and
+ *   destroys the connection; a late cancel can never hit the next caller.
+ * - The endpoint can end the attempt (`kill`): declared down, or `end()` out of time.
+ *
+ * Hot path (idle client, no signal, success): pg's callback forms, no timer, no Error.
+ */
+import { isServerError } from '../classify.js';
+import { asToken, attachToken, CAPTURE_SQL } from '../consistency/token.js';
+import { abortError, OutcomeUnknownError } from '../errors.js';
+import type { PgClientLike, QueryConfigLike, QueryResultLike } from '../pg-like.js';
+import { type AcquireContext, acquireClient, type Done } from './acquire.js';
+import { cancelBackend } from './cancel.js';
+import { stampRelease } from './hygiene.js';
+import { type ActiveLease, destroySocket, disown, wasClientDead } from './lease.js';
+import { markNotSent } from './retry.js';
+import { inTransaction } from './session-state.js';
+
+export type QueryText = string | QueryConfigLike;
+
+/** What to run. */
+export interface Statement {
+  text: QueryText;
+  values: readonly unknown[] | undefined;
+  /**
+   * Follow a successful statement with `SELECT pg_current_wal_lsn()` on the same connection and
+   * attach the position to the result as its consistency token. A failure there costs only the
+   * token.
+   */
+  captureToken: boolean;
+}
+
+/** What a statement needs of its endpoint beyond acquiring. */
+export interface StatementContext extends AcquireContext {
+  readonly active: Set<ActiveLease>;
+  /** Advanced by the pool's slow-call sweep; stamped on each statement when sent. */
+  readonly generation: number;
+  /** Whether this endpoint is a hot standby: a statement that ran there wrote nothing. */
+  readonly isHotStandby: boolean;
+  /** The server answered (a result, or a SQL error): the endpoint is healthy. */
+  answered(sqlError: Error | null): void;
+  /** Whether `err` shows the primary is read-only (demoted); counts it if so. */
+  isDemotionSign(err: Error): boolean;
+}
+
+const CONNECTING = 0;
+/** The statement (or the token capture after it) is on the wire. */
+const SENDING = 1;
+const CAPTURING = 2;
+/** Answered with a SQL error; waiting for the ReadyForQuery that follows. */
+const SETTLING = 3;
+/** Rolling back a transaction the statement left open, before release. */
+const RETURNING = 4;
+const DONE = 5;
+type Phase =
+  | typeof CONNECTING
+  | typeof SENDING
+  | typeof CAPTURING
+  | typeof SETTLING
+  | typeof RETURNING
+  | typeof DONE;
+
+export class StatementAttempt implements ActiveLease {
+  sentAt = -1;
+  slowCounted = false;
+  private phase: Phase = CONNECTING;
+  private client: PgClientLike | undefined;
+  private onAbort: (() => void) | undefined;
+  /** The outcome decided so far (a SQL error while settling, a result while capturing). */
+  private error: Error | null = null;
+  private result: QueryResultLike | undefined;
+
+  constructor(
+    private readonly ctx: StatementContext,
+    private readonly statement: Statement,
+    private readonly signal: AbortSignal | undefined,
+    private readonly done: Done<QueryResultLike>,
+  ) {}
+
+  start(connectTimeout: number): void {
+    this.ctx.active.add(this);
+    acquireClient(this.ctx, connectTimeout, this.signal, this, this.onClient);
+  }
+
+  private readonly onClient = (err: Error | null, client?: PgClientLike): void => {
+    if (this.phase !== CONNECTING) {
+      // Ended while connecting (killed): the client arrived too late for this call.
+      if (client !== undefined) this.discard(client, this.error ?? new Error('call ended'));
+      return;
+    }
+    if (err !== null || client === undefined) {
+      this.finish(err ?? new Error('no client'));
+      return;
+    }
+    this.client = client;
+    const signal = this.signal;
+    if (signal !== undefined) {
+      if (signal.aborted) {
+        // Aborted while the client was being checked (a validation query): nothing was sent.
+        this.returnClient(markNotSent(abortError(this.ctx.name, signal)));
+        return;
+      }
+      this.onAbort = () => this.abandon();
+      signal.addEventListener('abort', this.onAbort, { once: true });
+    }
+    this.send(client, this.statement.text, this.statement.values, SENDING);
+  };
+
+  private send(
+    client: PgClientLike,
+    text: QueryText,
+    values: readonly unknown[] | undefined,
+    phase: typeof SENDING | typeof CAPTURING,
+  ): void {
+    this.phase = phase;
+    this.sentAt = this.ctx.generation;
+    try {
+      client.query(text, values, this.onResult);
+    } catch (err) {
+      // pg throws synchronously for a call it cannot even queue (query(undefined)): nothing sent.
+      this.sentAt = -1;
+      this.failClient(markNotSent(err as Error));
+    }
+  }
+
+  private readonly onResult = (err: Error | null, result?: QueryResultLike): void => {
+    const phase = this.phase;
+    if (phase !== SENDING && phase !== CAPTURING) return; // pg's second callback, or killed
+    this.sentAt = -1;
+    const client = this.client as PgClientLike;
+    if (phase === CAPTURING) {
+      this.onCaptured(client, err, result);
+      return;
+    }
+    if (err === null) {
+      this.ctx.answered(null);
+      this.result = result;
+      if (this.statement.captureToken) this.send(client, CAPTURE_SQL, undefined, CAPTURING);
+      else this.returnClient(null);
+      return;
+    }
+    // A primary answering read-only was demoted: its connections are not worth keeping.
+    if (!this.ctx.isDemotionSign(err) && isServerError(err)) {
+      this.ctx.answered(err);
+      this.error = err;
+      this.afterReadyForQuery(client);
+      return;
+    }
+    if (wasClientDead(err)) markNotSent(err);
+    this.failClient(err);
+  };
+
+  private onCaptured(client: PgClientLike, err: Error | null, position?: QueryResultLike): void {
+    if (err !== null) {
+      // The write succeeded; only its token is lost. The connection's state is not worth a wait.
+      this.discard(client, err);
+      this.finish(null);
+      return;
+    }
+    const token = asToken((position?.rows[0] as { lsn?: unknown } | undefined)?.lsn);
+    if (token !== undefined && this.result !== undefined) attachToken(this.result, token);
+    this.returnClient(null);
+  }
+
+  /**
+   * pg answers a failed statement before the ReadyForQuery that follows it, and only then is the
+   * transaction status current ('BEGIN; SELECT 1/0' leaves a failed transaction to roll back).
+   */
+  private afterReadyForQuery(client: PgClientLike): void {
+    const c = client as {
+      readyForQuery?: boolean;
+      connection?: { once?(event: 'readyForQuery', listener: () => void): unknown };
+    };
+    if (c.readyForQuery !== false || typeof c.connection?.once !== 'function') {
+      this.returnClient(this.error);
+      return;
+    }
+    this.phase = SETTLING;
+    c.connection.once('readyForQuery', () => {
+      if (this.phase === SETTLING) this.returnClient(this.error);
+    });
+  }
+
+  /**
+   * Gives the client back to the pool, first rolling back a transaction left open on it (a
+   * `query('BEGIN')` through the pool) so the next caller never inherits one.
+   */
+  private returnClient(outcome: Error | null): void {
+    const client = this.client as PgClientLike;
+    this.error = outcome;
+    if (this.ctx.hygiene.stampReleases) stampRelease(client);
+    if (!inTransaction(client)) {
+      this.giveBack(undefined);
+      this.finish(outcome);
+      return;
+    }
+    this.ctx.logger.warn(
+      { endpoint: this.ctx.name },
+      'resilient-pool: a statement left a transaction open on a pooled connection; rolled back (use transaction() or connect() for multi-statement work)',
+    );
+    this.phase = RETURNING;
+    client.query('ROLLBACK', undefined, (err) => {
+      if (this.phase !== RETURNING) return;
+      this.giveBack(err ?? undefined);
+      this.finish(outcome);
+    });
+  }
+
+  /** The connection failed while this attempt owned it. */
+  connectionLost(err: Error): void {
+    switch (this.phase) {
+      case SENDING:
+        this.sentAt = -1;
+        this.failClient(err);
+        return;
+      case CAPTURING:
+      case SETTLING:
+      case RETURNING:
+        // The outcome is already known; only the client is lost.
+        this.endWithKnownOutcome(err);
+        return;
+      default:
+        // Connecting: the check's own callback reports it. Done: nothing to do.
+        return;
+    }
+  }
+
+  /** The endpoint ends this attempt (declared down, or `end()` out of time). */
+  kill(reason: Error): void {
+    switch (this.phase) {
+      case CONNECTING:
+        this.error = markNotSent(reason);
+        this.finish(this.error);
+        return;
+      case SENDING: {
+        this.sentAt = -1;
+        const client = this.client as PgClientLike;
+        destroySocket(client);
+        // On a hot standby the statement wrote nothing and may run elsewhere; anywhere else it
+        // may have applied.
+        this.failClient(
+          this.ctx.isHotStandby ? reason : new OutcomeUnknownError(this.ctx.name, reason),
+        );
+        return;
+      }
+      case CAPTURING:
+      case SETTLING:
+      case RETURNING:
+        destroySocket(this.client as PgClientLike);
+        this.endWithKnownOutcome(reason);
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** The call's signal fired: cancel a running statement on the server, end the call now. */
+  private abandon(): void {
+    const signal = this.signal as AbortSignal;
+    const client = this.client as PgClientLike;
+    if (this.phase === SENDING) {
+      this.sentAt = -1;
+      void cancelBackend(client);
+      this.failClient(abortError(this.ctx.name, signal));
+    } else if (this.phase === CAPTURING) {
+      // The write is done; the position query is cancelled, the write's result still returned.
+      void cancelBackend(client);
+      this.endWithKnownOutcome(abortError(this.ctx.name, signal));
+    } else if (this.phase === SETTLING || this.phase === RETURNING) {
+      this.endWithKnownOutcome(abortError(this.ctx.name, signal));
+    }
+  }
+
+  /** Destroys the client and settles with what was already decided (result or SQL error). */
+  private endWithKnownOutcome(why: Error): void {
+    const client = this.client;
+    if (client !== undefined) this.discard(client, why);
+    this.finish(this.error);
+  }
+
+  /** Destroys the client (its state is unknown after `err`) and fails the call with `err`. */
+  private failClient(err: Error): void {
+    const client = this.client;
+    if (client !== undefined) this.discard(client, err);
+    this.finish(err);
+  }
+
+  private discard(client: PgClientLike, err: Error): void {
+    if (client === this.client) this.client = undefined;
+    disown(client);
+    client.release(err);
+  }
+
+  private giveBack(err: Error | undefined): void {
+    const client = this.client;
+    if (client === undefined) return;
+    this.client = undefined;
+    disown(client);
+    client.release(err);
+  }
+
+  private finish(err: Error | null): void {
+    if (this.phase === DONE) return;
+    this.phase = DONE;
+    if (this.onAbort !== undefined) this.signal?.removeEventListener('abort', this.onAbort);
+    this.ctx.active.delete(this);
+    this.done(err, err === null ? this.result : undefined);
+  }
+}
