@@ -231,6 +231,11 @@ export class ResilientPool extends SafeEmitter {
         {
           eject: (p) => this.emitSafely('eject', p),
           readmit: (p) => this.emitSafely('readmit', p),
+          // A primary that keeps failing its probes may have been replaced by a promotion that
+          // happened after the last discovery: ask the candidates again, each round.
+          probeFailed: (endpoint) => {
+            if (endpoint.role === 'primary') this.rediscoverPrimary();
+          },
         },
         logger,
       );

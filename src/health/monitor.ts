@@ -38,6 +38,8 @@ export interface HealthSettings {
 export interface HealthHooks {
   eject(payload: ResilientPoolEvents['eject']): void;
   readmit(payload: ResilientPoolEvents['readmit']): void;
+  /** A probe of the endpoint failed (each round it keeps failing). */
+  probeFailed(endpoint: Endpoint): void;
 }
 
 /** Re-admission waits 1 s, 2 s, 4 s ... up to this after repeated ejections. */
@@ -128,6 +130,7 @@ export class HealthMonitor {
     const message = `probe failed: ${(reason as Error)?.message ?? String(reason)}`;
     if (t.endpoint.role === 'replica') this.eject(t, message);
     else t.endpoint.health.reason = message;
+    this.hooks.probeFailed(t.endpoint);
     if (!isHealthFailure(reason)) return;
     if (othersAnswered) {
       this.logger.debug(
