@@ -39,15 +39,24 @@ export interface StatementCall extends Call {
 }
 
 /** What to do on a chosen endpoint: run the statement, or check a client out. */
-type Work<T> = (endpoint: Endpoint, admitted: boolean | Error) => Promise<T>;
+type Work<C extends Call, T> = (
+  endpoint: Endpoint,
+  admitted: boolean | Error,
+  call: C,
+) => Promise<T>;
+
+const runStatement: Work<StatementCall, QueryResultLike> = (endpoint, admitted, call) =>
+  endpoint.execute(admitted, call.statement, call.signal);
+const checkOut: Work<Call, PgClientLike> = (endpoint, admitted, call) =>
+  endpoint.checkout(admitted, call.signal);
 
 /** A call that failed once and is now in the retry path; built only after a failure. */
-interface FailedCall extends Call {
+type FailedCall<C extends Call> = C & {
   tried: Set<Endpoint>;
   last: Endpoint;
   /** Set when a replica refused a write (25006): the next attempt goes to the primary at once. */
   rerouted: boolean;
-}
+};
 
 export interface CallPathDeps {
   router: Router;
@@ -70,15 +79,12 @@ export class CallPath {
 
   /** Runs one statement; retried only as `mayRetryStatement` allows. */
   statement(call: StatementCall): Promise<QueryResultLike> {
-    const { statement, signal } = call;
-    return this.run(call, (endpoint, admitted) => endpoint.execute(admitted, statement, signal));
+    return this.run(call, runStatement);
   }
 
   /** Checks out a client of the role's endpoint; retried only while nothing was sent. */
   checkout(role: CallRole, signal: AbortSignal | undefined): Promise<PgClientLike> {
-    return this.run({ role, signal, idempotent: false, pinned: undefined }, (endpoint, admitted) =>
-      endpoint.checkout(admitted, signal),
-    );
+    return this.run({ role, signal, idempotent: false, pinned: undefined }, checkOut);
   }
 
   /** Resolves when no call is between retries. */
@@ -91,7 +97,7 @@ export class CallPath {
     }
   }
 
-  private run<T>(call: Call, work: Work<T>): Promise<T> {
+  private run<C extends Call, T>(call: C, work: Work<C, T>): Promise<T> {
     const { router, candidates, lifetime } = this.deps;
     if (lifetime.aborted) return Promise.reject(new PoolClosedError());
     if (call.signal?.aborted)
@@ -107,7 +113,7 @@ export class CallPath {
     // A refusal (closed, down, open circuit, full queue) has nowhere better to go: the router
     // already chose the best endpoint. Reject without entering the retry path.
     if (admitted instanceof Error) return Promise.reject(admitted);
-    const attempt = work(endpoint, admitted);
+    const attempt = work(endpoint, admitted, call);
     if (this.deps.retry.retries === 0) return attempt;
     return attempt.catch((err: unknown) =>
       this.retryAfterFailure(err, work, {
@@ -124,7 +130,11 @@ export class CallPath {
    * attempt re-throws it and p-retry decides from there; `shouldRetry` applies the re-send rule,
    * the budget and the full-jitter sleep.
    */
-  private retryAfterFailure<T>(first: unknown, work: Work<T>, call: FailedCall): Promise<T> {
+  private retryAfterFailure<C extends Call, T>(
+    first: unknown,
+    work: Work<C, T>,
+    call: FailedCall<C>,
+  ): Promise<T> {
     const { retry, budget, logger, lifetime } = this.deps;
     if (!this.mayRetry(first, call)) return Promise.reject(first);
     let lastError: unknown = first;
@@ -171,7 +181,7 @@ export class CallPath {
     });
   }
 
-  private mayRetry(err: unknown, call: FailedCall): boolean {
+  private mayRetry(err: unknown, call: FailedCall<Call>): boolean {
     const errorClass = classify(err);
     if (errorClass === 'read-only') {
       // A replica refused a write (25006): the statement belongs on the primary. From the
@@ -196,7 +206,11 @@ export class CallPath {
     return mayRetryStatement(err, call.idempotent, call.last.isHotStandby);
   }
 
-  private attemptAgain<T>(call: FailedCall, work: Work<T>, lastError: unknown): Promise<T> {
+  private attemptAgain<C extends Call, T>(
+    call: FailedCall<C>,
+    work: Work<C, T>,
+    lastError: unknown,
+  ): Promise<T> {
     const { router } = this.deps;
     // A read that must see a write: after a failure only the primary is sure to qualify.
     const endpoint =
@@ -206,7 +220,7 @@ export class CallPath {
     if (endpoint === undefined) return Promise.reject(this.noHealthyEndpoint(call, lastError));
     call.tried.add(endpoint);
     call.last = endpoint;
-    return work(endpoint, endpoint.admit());
+    return work(endpoint, endpoint.admit(), call);
   }
 
   /** Settles as `promise` does, or rejects when the call's signal or the pool's lifetime ends. */

@@ -224,8 +224,12 @@ export class Endpoint implements BalancerTarget {
     statement: Statement,
     signal: AbortSignal | undefined,
   ): Promise<QueryResultLike> {
-    return this.withPermit(admitted, signal, (connectTimeout, finish) =>
-      new StatementAttempt(this, statement, signal, finish).start(connectTimeout),
+    if (admitted instanceof Error) return Promise.reject(admitted);
+    if (admitted) return this.runStatement(statement, signal, this.acquireTimeout);
+    const queuedAt = Date.now();
+    return this.gate.acquire(signal).then(
+      () => this.runStatement(statement, signal, this.acquireTimeLeft(queuedAt)),
+      (err: unknown) => Promise.reject(this.onGateFailure(err)),
     );
   }
 
@@ -234,17 +238,17 @@ export class Endpoint implements BalancerTarget {
    * released, so clients handed out count against the endpoint's concurrency like queries do.
    */
   checkout(admitted: boolean | Error, signal: AbortSignal | undefined): Promise<PgClientLike> {
+    if (admitted instanceof Error) return Promise.reject(admitted);
     // Taken here, synchronously inside the caller's connect(), so the stack shows the caller.
     const acquiredAt =
       this.hygiene.leakThreshold === undefined
         ? undefined
         : (new Error('client acquired here').stack ?? '');
-    return this.withPermit<PgClientLike>(
-      admitted,
-      signal,
-      (connectTimeout, finish) =>
-        new HeldClient(this, signal, acquiredAt, finish).start(connectTimeout),
-      true,
+    if (admitted) return this.runCheckout(signal, acquiredAt, this.acquireTimeout);
+    const queuedAt = Date.now();
+    return this.gate.acquire(signal).then(
+      () => this.runCheckout(signal, acquiredAt, this.acquireTimeLeft(queuedAt)),
+      (err: unknown) => Promise.reject(this.onGateFailure(err)),
     );
   }
 
@@ -356,38 +360,54 @@ export class Endpoint implements BalancerTarget {
 
   // ---- admission plumbing ----------------------------------------------------------------------
 
-  /**
-   * Runs `start` holding a permit: at once when admitted, after the queue otherwise; the connect
-   * gets what is left of the acquire timeout. The permit is freed when the work finishes, except
-   * for a checkout that succeeded (`keepPermit`), whose release frees it.
-   */
-  private withPermit<T>(
-    admitted: boolean | Error,
+  /** What is left of `queue.acquireTimeout` after waiting in the queue since `queuedAt`. */
+  private acquireTimeLeft(queuedAt: number): number {
+    return Math.max(1, this.acquireTimeout - (Date.now() - queuedAt));
+  }
+
+  /** One statement, holding a permit; the permit is freed before the call settles. */
+  private runStatement(
+    statement: Statement,
     signal: AbortSignal | undefined,
-    start: (connectTimeout: number, finish: Done<T>) => void,
-    keepPermit = false,
-  ): Promise<T> {
-    if (admitted instanceof Error) return Promise.reject(admitted);
-    const run = (connectTimeout: number) =>
-      new Promise<T>((resolve, reject) => {
-        const finish: Done<T> = (err, value) => {
-          if (err) {
-            this.gate.release();
-            reject(this.afterFailure(err));
-            return;
-          }
-          if (!keepPermit) this.gate.release();
-          resolve(value as T);
-        };
-        if (this.breaker.isClosed) start(connectTimeout, finish);
-        else this.asProbe<T>((done) => start(connectTimeout, done), finish);
-      });
-    if (admitted) return run(this.acquireTimeout);
-    const queuedAt = Date.now();
-    return this.gate.acquire(signal).then(
-      () => run(Math.max(1, this.acquireTimeout - (Date.now() - queuedAt))),
-      (err: unknown) => Promise.reject(this.onGateFailure(err)),
-    );
+    connectTimeout: number,
+  ): Promise<QueryResultLike> {
+    return new Promise<QueryResultLike>((resolve, reject) => {
+      const finish: Done<QueryResultLike> = (err, result) => {
+        this.gate.release();
+        if (err) reject(this.afterFailure(err));
+        else resolve(result as QueryResultLike);
+      };
+      if (this.breaker.isClosed) {
+        new StatementAttempt(this, statement, signal, finish).start(connectTimeout);
+      } else {
+        this.asProbe<QueryResultLike>(
+          (done) => new StatementAttempt(this, statement, signal, done).start(connectTimeout),
+          finish,
+        );
+      }
+    });
+  }
+
+  /** One checkout, holding a permit that the client's release frees (or a failure, at once). */
+  private runCheckout(
+    signal: AbortSignal | undefined,
+    acquiredAt: string | undefined,
+    connectTimeout: number,
+  ): Promise<PgClientLike> {
+    return new Promise<PgClientLike>((resolve, reject) => {
+      const finish: Done<PgClientLike> = (err, client) => {
+        if (err) {
+          this.gate.release();
+          reject(this.afterFailure(err));
+        } else {
+          resolve(client as PgClientLike);
+        }
+      };
+      const start = (done: Done<PgClientLike>) =>
+        new HeldClient(this, signal, acquiredAt, done).start(connectTimeout);
+      if (this.breaker.isClosed) start(finish);
+      else this.asProbe(start, finish);
+    });
   }
 
   /** Runs a callback-style attempt as the breaker's half-open probe. */
