@@ -25,7 +25,7 @@ import { HealthMonitor } from './health/monitor.js';
 import { type ResilientPoolOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import type { PgClientLike, QueryConfigLike, QueryResultLike } from './pg-like.js';
 import { createBalancer } from './routing/balancer.js';
-import { classifySql } from './routing/classify-sql.js';
+import { SqlClassifier } from './routing/classify-sql.js';
 import { CandidatePrimary } from './routing/primary-candidates.js';
 import { Router } from './routing/router.js';
 import { describeError } from './telemetry/describe-error.js';
@@ -140,6 +140,8 @@ export class ResilientPool extends SafeEmitter {
   /** Advances the endpoints' generation so that statements running past slowCallMs count. */
   private readonly slowCallSweep: ReturnType<typeof setInterval> | undefined;
   private readonly autoRouting: boolean;
+  /** Read/write classification of statement texts, memoised per pool. */
+  private readonly sql = new SqlClassifier();
   private closing: Promise<void> | undefined;
   private readonly poolErrorListeners = new Map<Endpoint, (err: Error) => void>();
 
@@ -276,12 +278,23 @@ export class ResilientPool extends SafeEmitter {
     valuesOrCallback?: Values | Callback<R>,
     callback?: Callback<R>,
   ): Promise<QueryResultLike<R>> | undefined {
+    if (typeof text === 'function') {
+      // pg.Pool's own guard: a lone callback is called with this error, never run as SQL.
+      const cb = text as Callback<R>;
+      const err = new Error(
+        'Passing a function as the first parameter to pool.query is not supported',
+      );
+      setImmediate(() => callBack(cb, err));
+      return undefined;
+    }
     let values: Values | undefined;
     if (typeof valuesOrCallback === 'function') callback = valuesOrCallback;
     else values = valuesOrCallback;
     const sql = typeof text === 'string' ? text : text?.text;
     const role: CallRole =
-      this.autoRouting && typeof sql === 'string' && classifySql(sql) === 'read' ? 'read' : 'write';
+      this.autoRouting && typeof sql === 'string' && this.sql.classify(sql) === 'read'
+        ? 'read'
+        : 'write';
     const result = this.callPath.statement({
       role,
       statement: { text, values, captureToken: false },
@@ -329,7 +342,7 @@ export class ResilientPool extends SafeEmitter {
       cache !== undefined &&
       cache !== false &&
       typeof sql === 'string' &&
-      classifySql(sql) === 'read'
+      this.sql.classify(sql) === 'read'
     ) {
       if (this.readCache === undefined) {
         return Promise.reject(

@@ -1,13 +1,10 @@
-import { beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   CLASSIFY_SQL_CACHE_MAX_TEXT_LENGTH,
   CLASSIFY_SQL_CACHE_SIZE,
   classifySql,
-  classifySqlCacheSize,
-  clearClassifySqlCache,
+  SqlClassifier,
 } from '../../src/routing/classify-sql.js';
-
-beforeEach(() => clearClassifySqlCache());
 
 const reads: ReadonlyArray<readonly [string, string]> = [
   ['plain select', 'SELECT * FROM users WHERE id = $1'],
@@ -63,6 +60,16 @@ const reads: ReadonlyArray<readonly [string, string]> = [
   ['unicode string', "SELECT U&'d\\0061t\\+000061'"],
   ['non-ascii identifiers', 'SELECT größe FROM maße'],
   ['advisory word not called', 'SELECT * FROM pg_locks WHERE locktype = $1'],
+  // Near neighbours of side-effecting functions that a standby runs (checked on PostgreSQL 18).
+  ['txid_current_if_assigned', 'SELECT txid_current_if_assigned()'],
+  ['pg_current_snapshot', 'SELECT pg_current_snapshot()'],
+  ['bt_index_check is not the parent check', "SELECT bt_index_check('i')"],
+  ['verify_heapam', "SELECT * FROM verify_heapam('t')"],
+  ['pageinspect brin read', "SELECT * FROM brin_page_items(get_raw_page('i', 2), 'i')"],
+  ['pg_last_wal_replay_lsn', 'SELECT pg_last_wal_replay_lsn()'],
+  ['pg_wal_lsn_diff', "SELECT pg_wal_lsn_diff('0/2', '0/1')"],
+  ['brin name as a column', 'SELECT brin_summarize_range FROM t'],
+  ['longer name than a listed one', "SELECT gin_clean_pending_list_size('i')"],
 ];
 
 const writes: ReadonlyArray<readonly [string, string]> = [
@@ -172,6 +179,74 @@ const writes: ReadonlyArray<readonly [string, string]> = [
   ['column named update (conservative)', 'SELECT update FROM t'],
 ];
 
+/**
+ * Functions a standby refuses (SQLSTATE 55000 "recovery is in progress" or a lock it cannot
+ * take, 25006, XX000) or that act on the wrong server there; each must route to the primary
+ * however it is spelled.
+ */
+const sideEffectCalls: readonly string[] = [
+  "brin_summarize_new_values('i')",
+  "brin_summarize_range('i', 0)",
+  "brin_desummarize_range('i', 0)",
+  "gin_clean_pending_list('i')",
+  'pg_log_standby_snapshot()',
+  "pg_restore_relation_stats('schemaname', 'public', 'relname', 't', 'relpages', 1)",
+  "pg_clear_relation_stats('public', 't')",
+  "pg_restore_attribute_stats('schemaname', 'public', 'relname', 't', 'attname', 'a')",
+  "pg_clear_attribute_stats('public', 't', 'a', false)",
+  'pg_switch_wal()',
+  'pg_switch_xlog()',
+  "pg_create_restore_point('x')",
+  'pg_current_wal_insert_lsn()',
+  'pg_current_xlog_location()',
+  "pg_walfile_name('0/0')",
+  'txid_current()',
+  'pg_current_xact_id()',
+  "nextval('s')",
+  "setval('s', 1)",
+  "pg_create_logical_replication_slot('s', 'pgoutput')",
+  "pg_drop_replication_slot('s')",
+  "pg_replication_slot_advance('s', '0/0')",
+  'pg_sync_replication_slots()',
+  "pg_logical_emit_message(true, 'p', 'x')",
+  "pg_replication_origin_create('o')",
+  'pg_export_snapshot()',
+  "pg_import_system_collations('pg_catalog')",
+  "pg_truncate_visibility_map('t')",
+  "bt_index_parent_check('i')",
+  "heap_force_kill('t', ARRAY['(0,1)']::tid[])",
+  "heap_force_freeze('t', ARRAY['(0,1)']::tid[])",
+  'pg_stat_statements_reset()',
+  'pg_wal_replay_pause()',
+];
+
+/** Every spelling PostgreSQL resolves to the same call, plus positions a call can take. */
+function spellings(call: string): Array<readonly [string, string]> {
+  const paren = call.indexOf('(');
+  const name = call.slice(0, paren);
+  const args = call.slice(paren);
+  return [
+    ['as written', `SELECT ${call}`],
+    ['upper case', `SELECT ${name.toUpperCase()}${args}`],
+    ['schema-qualified', `SELECT pg_catalog.${call}`],
+    ['quoted', `SELECT "${name}"${args}`],
+    ['schema-qualified, both quoted', `SELECT "pg_catalog"."${name}"${args}`],
+    ['space and comment before (', `SELECT ${name} /* c */ ${args}`],
+    ['in FROM', `SELECT * FROM ${call} AS f`],
+    ['in a CTE', `WITH x AS (SELECT ${call}) SELECT * FROM x`],
+  ];
+}
+
+describe('classifySql: functions that cannot run on a standby', () => {
+  const cases = sideEffectCalls.flatMap((call) =>
+    spellings(call).map(([how, sql]) => [call.slice(0, call.indexOf('(')), how, sql] as const),
+  );
+
+  it.each(cases)('write: %s, %s', (_name, _how, sql) => {
+    expect(classifySql(sql)).toBe('write');
+  });
+});
+
 describe('classifySql', () => {
   it.each(reads)('read: %s', (_name, sql) => {
     expect(classifySql(sql)).toBe('read');
@@ -189,35 +264,66 @@ describe('classifySql', () => {
   });
 });
 
-describe('classifySql cache', () => {
-  it('does not grow past its bound and keeps answering correctly', () => {
-    for (let i = 0; i < CLASSIFY_SQL_CACHE_SIZE * 2 + 17; i++) {
-      expect(classifySql(`SELECT * FROM t WHERE id = ${i}`)).toBe('read');
-      expect(classifySqlCacheSize()).toBeLessThanOrEqual(CLASSIFY_SQL_CACHE_SIZE);
+describe('SqlClassifier', () => {
+  it('answers as classifySql does, from a scan and from its memo', () => {
+    const classifier = new SqlClassifier();
+    for (const [, sql] of [...reads, ...writes]) {
+      expect(classifier.classify(sql)).toBe(classifySql(sql));
+      expect(classifier.classify(sql)).toBe(classifySql(sql));
     }
-    expect(classifySqlCacheSize()).toBe(CLASSIFY_SQL_CACHE_SIZE);
-    expect(classifySql('SELECT 1 FOR UPDATE')).toBe('write');
-    expect(classifySqlCacheSize()).toBe(CLASSIFY_SQL_CACHE_SIZE);
+  });
+
+  it('does not grow past its bound and keeps answering correctly', () => {
+    const classifier = new SqlClassifier();
+    for (let i = 0; i < CLASSIFY_SQL_CACHE_SIZE * 2 + 17; i++) {
+      expect(classifier.classify(`SELECT * FROM t WHERE id = ${i}`)).toBe('read');
+      expect(classifier.size).toBeLessThanOrEqual(CLASSIFY_SQL_CACHE_SIZE);
+    }
+    expect(classifier.size).toBe(CLASSIFY_SQL_CACHE_SIZE);
+    expect(classifier.classify('SELECT 1 FOR UPDATE')).toBe('write');
+    expect(classifier.size).toBe(CLASSIFY_SQL_CACHE_SIZE);
   });
 
   it('evicts the oldest entry first', () => {
-    for (let i = 0; i < CLASSIFY_SQL_CACHE_SIZE; i++) classifySql(`SELECT ${i}`);
-    classifySql('SELECT 1 FOR UPDATE');
+    const classifier = new SqlClassifier();
+    for (let i = 0; i < CLASSIFY_SQL_CACHE_SIZE; i++) classifier.classify(`SELECT ${i}`);
+    classifier.classify('SELECT 1 FOR UPDATE');
     // The first text was evicted, so classifying it again adds it back and evicts the next one;
     // the size stays at the bound either way.
-    classifySql('SELECT 0');
-    expect(classifySqlCacheSize()).toBe(CLASSIFY_SQL_CACHE_SIZE);
+    classifier.classify('SELECT 0');
+    expect(classifier.size).toBe(CLASSIFY_SQL_CACHE_SIZE);
   });
 
   it('does not cache texts decided by their first word', () => {
-    for (let i = 0; i < 100; i++) classifySql(`INSERT INTO t VALUES (${i})`);
-    expect(classifySqlCacheSize()).toBe(0);
+    const classifier = new SqlClassifier();
+    for (let i = 0; i < 100; i++) classifier.classify(`INSERT INTO t VALUES (${i})`);
+    expect(classifier.size).toBe(0);
   });
 
   it('does not cache texts longer than the text bound', () => {
+    const classifier = new SqlClassifier();
     const long = `SELECT ${'1 + '.repeat(CLASSIFY_SQL_CACHE_MAX_TEXT_LENGTH)}1`;
-    expect(classifySql(long)).toBe('read');
-    expect(classifySqlCacheSize()).toBe(0);
+    expect(classifier.classify(long)).toBe('read');
+    expect(classifier.size).toBe(0);
+  });
+
+  it('keeps its memo to itself: one pool filling its memo leaves another untouched', () => {
+    const busy = new SqlClassifier();
+    const quiet = new SqlClassifier();
+    quiet.classify('SELECT 1');
+    for (let i = 0; i < CLASSIFY_SQL_CACHE_SIZE + 10; i++) busy.classify(`SELECT ${i + 2}`);
+    expect(quiet.size).toBe(1);
+    busy.clear();
+    expect(busy.size).toBe(0);
+    expect(quiet.size).toBe(1);
+  });
+
+  it('classifySql keeps no memo: the same text scans the same after any other', () => {
+    // Interleaving cannot leak one scan's position into the next.
+    expect(classifySql("SELECT 'unterminated")).toBe('write');
+    expect(classifySql('SELECT 1')).toBe('read');
+    expect(classifySql('SELECT 1 FOR UPDATE')).toBe('write');
+    expect(classifySql('SELECT 1')).toBe('read');
   });
 });
 
