@@ -9,6 +9,7 @@ import { asToken, CAPTURE_SQL, type ConsistencyToken } from './consistency/token
 import { raceAbort, startDeadline } from './deadline.js';
 import { cancelBackend } from './endpoint/cancel.js';
 import { endpointOf } from './endpoint/held-client.js';
+import { wasClientDead } from './endpoint/lease.js';
 import { backoffDelay, sleep } from './endpoint/retry.js';
 import { abortError, TransactionOutcomeUnknownError } from './errors.js';
 import type { RetryOptions } from './options.js';
@@ -361,6 +362,9 @@ function commitError(client: PgClientLike, err: unknown): unknown {
   // A lost connection or a client-side query_timeout leaves the commit's fate unknown: the
   // server may have committed without answering. A server-side cancel (57014) or a conflict
   // means it did not commit.
+  // A client that already knew its connection was gone never wrote the COMMIT: the server rolls
+  // back a transaction whose connection closes, so it certainly did not commit.
+  if (err instanceof Error && wasClientDead(err)) return err;
   const errorClass = classify(err);
   const serverCancelled = (err as { code?: unknown }).code === '57014';
   if (
