@@ -3,6 +3,7 @@
  * usable wherever a pg.Pool is (query in both call shapes, connect/release, end, the counts and
  * the 'error' event).
  */
+import { setMaxListeners } from 'node:events';
 import { type CacheCallOptions, type CacheHandle, ReadThroughCache } from './cache/index.js';
 import {
   CONNECT_KEYS,
@@ -154,6 +155,8 @@ export class ResilientPool extends SafeEmitter {
     const resolved = resolveOptions(options);
     const logger = createLogger(resolved.logger);
     super(logger);
+    // Every sleeping retry and waiting call listens here at once; hundreds is normal, not a leak.
+    setMaxListeners(0, this.lifetime.signal);
     this.resolved = resolved;
     this.logger = logger;
     const hooks = {

@@ -11,6 +11,13 @@ import type { EndpointRole } from '../telemetry/events.js';
 import type { LoggerLike } from '../telemetry/logger.js';
 import { type ConnectionHygiene, isReadOnlyPrimaryError, runCheck } from './hygiene.js';
 import { adopt, disown, type Lease } from './lease.js';
+
+/** A lease being acquired; `stopConnecting` is set while a bounded wait for a client runs. */
+export interface AcquiringLease extends Lease {
+  /** Ends the wait now (its timer and listener); a client that arrives later goes back. */
+  stopConnecting: (() => void) | undefined;
+}
+
 import { markNotSent } from './retry.js';
 import { trackTransactionStatus } from './session-state.js';
 
@@ -59,7 +66,7 @@ export function acquireClient(
   ctx: AcquireContext,
   timeoutMs: number,
   signal: AbortSignal | undefined,
-  lease: Lease,
+  lease: AcquiringLease,
   done: Done<PgClientLike>,
   attempt = 0,
 ): void {
@@ -80,6 +87,7 @@ export function acquireClient(
   let gaveUp = false;
   const stopWaiting = () => {
     gaveUp = true;
+    lease.stopConnecting = undefined;
     clearTimeout(timer);
     if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort);
   };
@@ -95,6 +103,10 @@ export function acquireClient(
   );
   const onAbort = signal && (() => giveUp(abortError(ctx.name, signal)));
   if (onAbort !== undefined) signal?.addEventListener('abort', onAbort, { once: true });
+  // The lease may be ended while it waits (endpoint down, end()): no timer of ours outlives it.
+  lease.stopConnecting = () => {
+    if (!gaveUp) stopWaiting();
+  };
   pool.connect((err, client) => {
     if (gaveUp) {
       client?.release();
@@ -121,7 +133,7 @@ export function acquireClient(
 function prepare(
   ctx: AcquireContext,
   client: PgClientLike,
-  lease: Lease,
+  lease: AcquiringLease,
   attempt: number,
   timeoutMs: number,
   signal: AbortSignal | undefined,

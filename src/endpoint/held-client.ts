@@ -8,7 +8,7 @@ import { abortError } from '../errors.js';
 import type { PgClientLike } from '../pg-like.js';
 import { describeError } from '../telemetry/describe-error.js';
 import type { ResilientPoolEvents } from '../telemetry/events.js';
-import { type AcquireContext, acquireClient, type Done } from './acquire.js';
+import { type AcquireContext, type AcquiringLease, acquireClient, type Done } from './acquire.js';
 import { stampRelease } from './hygiene.js';
 import { type ActiveLease, destroySocket, disown } from './lease.js';
 import { markNotSent } from './retry.js';
@@ -37,9 +37,10 @@ export function endpointOf(client: object): string | undefined {
   return CLIENT_ENDPOINT.get(client);
 }
 
-export class HeldClient implements ActiveLease {
+export class HeldClient implements ActiveLease, AcquiringLease {
   readonly sentAt = -1;
   slowCounted = false;
+  stopConnecting: (() => void) | undefined;
   private phase: Phase = CONNECTING;
   private client: PgClientLike | undefined;
   /** The connection error seen while held, or why the endpoint ended it. */
@@ -141,6 +142,7 @@ export class HeldClient implements ActiveLease {
    */
   kill(reason: Error): void {
     if (this.phase === CONNECTING) {
+      this.stopConnecting?.();
       this.broken = reason;
       this.fail(markNotSent(reason));
       return;

@@ -20,7 +20,7 @@ import { isServerError } from '../classify.js';
 import { asToken, attachToken, CAPTURE_SQL } from '../consistency/token.js';
 import { abortError, OutcomeUnknownError } from '../errors.js';
 import type { PgClientLike, QueryConfigLike, QueryResultLike } from '../pg-like.js';
-import { type AcquireContext, acquireClient, type Done } from './acquire.js';
+import { type AcquireContext, type AcquiringLease, acquireClient, type Done } from './acquire.js';
 import { cancelBackend } from './cancel.js';
 import { stampRelease } from './hygiene.js';
 import { type ActiveLease, destroySocket, disown, wasClientDead } from './lease.js';
@@ -71,9 +71,10 @@ type Phase =
   | typeof RETURNING
   | typeof DONE;
 
-export class StatementAttempt implements ActiveLease {
+export class StatementAttempt implements ActiveLease, AcquiringLease {
   sentAt = -1;
   slowCounted = false;
+  stopConnecting: (() => void) | undefined;
   private phase: Phase = CONNECTING;
   private client: PgClientLike | undefined;
   private onAbort: (() => void) | undefined;
@@ -240,6 +241,7 @@ export class StatementAttempt implements ActiveLease {
   kill(reason: Error): void {
     switch (this.phase) {
       case CONNECTING:
+        this.stopConnecting?.();
         this.error = markNotSent(reason);
         this.finish(this.error);
         return;
