@@ -32,9 +32,11 @@ export {
   TimeoutError,
   TransactionOutcomeUnknownError,
 } from './errors.js';
+export type { HealthState } from './health/types.js';
 export type {
   BreakerOptions,
   EndpointConfig,
+  HealthOptions,
   LeakDetectionOptions,
   QueueOptions,
   ResilientPoolOptions,
@@ -51,7 +53,7 @@ export type {
   WriteOptions,
 } from './resilient-pool.js';
 export { ResilientPool } from './resilient-pool.js';
-export type { BalancerKind } from './routing/balancer.js';
+export type { BalancerKind } from './routing/balancers/balancer.js';
 export type {
   BreakerState,
   EndpointRole,

@@ -10,7 +10,7 @@ import {
 } from './cache/options.js';
 import { ConfigError } from './errors.js';
 import type { PgPoolLike } from './pg-like.js';
-import type { BalancerKind } from './routing/balancer.js';
+import type { BalancerKind } from './routing/balancers/balancer.js';
 import type { LoggerLike } from './telemetry/logger.js';
 
 /** A wrapped pool with a name and a balancing weight. */

@@ -25,7 +25,7 @@ import { ConfigError, PoolClosedError } from './errors.js';
 import { HealthMonitor } from './health/monitor.js';
 import { type ResilientPoolOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import type { PgClientLike, QueryConfigLike, QueryResultLike } from './pg-like.js';
-import { createBalancer } from './routing/balancer.js';
+import { createBalancer } from './routing/balancers/create-balancer.js';
 import { SqlClassifier } from './routing/classify-sql.js';
 import { CandidatePrimary } from './routing/primary-candidates.js';
 import { Router } from './routing/router.js';

@@ -9,10 +9,10 @@
 import { classify, isHealthFailure } from '../classify.js';
 import { EndpointDownError, PoolClosedError } from '../errors.js';
 import { parseLsn } from '../health/lsn.js';
-import type { EndpointHealth } from '../health/monitor.js';
+import type { EndpointHealth } from '../health/types.js';
 import type { ResolvedEndpointConfig, ResolvedOptions } from '../options.js';
 import type { PgClientLike, PgPoolLike, QueryResultLike } from '../pg-like.js';
-import type { BalancerTarget } from '../routing/balancer.js';
+import type { BalancerTarget } from '../routing/balancers/balancer.js';
 import { describeError } from '../telemetry/describe-error.js';
 import type {
   BreakerState,

@@ -10,23 +10,9 @@ import type { Endpoint } from '../endpoint/endpoint.js';
 import type { ResilientPoolEvents } from '../telemetry/events.js';
 import type { LoggerLike } from '../telemetry/logger.js';
 import { type ProbeResult, Prober } from './probe.js';
+import type { EndpointHealth } from './types.js';
 
-export type HealthState = 'unknown' | 'healthy' | 'lagging' | 'ejected';
-
-/** What the monitor knows of one endpoint; shown in stats(). */
-export interface EndpointHealth {
-  state: HealthState;
-  /** pg_is_in_recovery() at the last probe: a hot standby (null: not probed yet). */
-  inRecovery: boolean | null;
-  /** Bytes of WAL the replica has not replayed yet (null: unknown). */
-  lagBytes: number | null;
-  /** How far behind the replica's replay is, in ms; 0 when it has replayed everything. */
-  lagMs: number | null;
-  /** Times ejected since the last long healthy stretch; sets the re-admission backoff. */
-  ejections: number;
-  /** Why the endpoint was last ejected or held back. */
-  reason: string | null;
-}
+export type { EndpointHealth, HealthState } from './types.js';
 
 export interface HealthSettings {
   intervalMs: number;

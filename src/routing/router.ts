@@ -3,7 +3,7 @@
  * as fallback; writes to the primary. Health comes from each endpoint (circuit, queue).
  */
 import type { Endpoint } from '../endpoint/endpoint.js';
-import type { Balancer } from './balancer.js';
+import type { Balancer } from './balancers/balancer.js';
 
 const isUsable = (endpoint: Endpoint): boolean => endpoint.isUsable();
 

@@ -1,10 +1,10 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import {
-  type Balancer,
-  type BalancerKind,
-  type BalancerTarget,
-  createBalancer,
-} from '../../src/routing/balancer.js';
+import type {
+  Balancer,
+  BalancerKind,
+  BalancerTarget,
+} from '../../src/routing/balancers/balancer.js';
+import { createBalancer } from '../../src/routing/balancers/create-balancer.js';
 
 class FakeTarget implements BalancerTarget {
   current = 0;

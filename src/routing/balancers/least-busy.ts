@@ -1,4 +1,4 @@
-import { type Balancer, type BalancerTarget, isEligible } from '../balancer.js';
+import { type Balancer, type BalancerTarget, isEligible } from './balancer.js';
 
 /**
  * The usable target with the smallest `load()`. The scan starts just after the previous pick and

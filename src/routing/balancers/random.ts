@@ -1,4 +1,4 @@
-import { type Balancer, type BalancerTarget, isEligible } from '../balancer.js';
+import { type Balancer, type BalancerTarget, isEligible } from './balancer.js';
 
 /**
  * Uniform choice among the usable targets: count them, draw k, walk to the k-th. Two passes over

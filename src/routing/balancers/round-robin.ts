@@ -1,4 +1,4 @@
-import { type Balancer, type BalancerTarget, isEligible } from '../balancer.js';
+import { type Balancer, type BalancerTarget, isEligible } from './balancer.js';
 
 /**
  * Each usable target in turn. The cursor is a position in the target list, not a position among

@@ -1,4 +1,4 @@
-import { type Balancer, type BalancerTarget, isEligible } from '../balancer.js';
+import { type Balancer, type BalancerTarget, isEligible } from './balancer.js';
 
 /**
  * Smooth weighted round-robin (nginx): every pick adds each usable target's weight to its credit,

@@ -1,15 +1,11 @@
 /**
  * Replica selection strategies. The router owns the list of endpoints and the health checks; a
  * balancer only chooses among the targets the router says are usable, so a new strategy is a new
- * file under `balancers/`, never an edit of the router.
+ * file beside this one, never an edit of the router.
  *
  * `pick` runs on every routed call: implementations keep their state in numbers and arrays sized
  * once, and allocate nothing while the target list keeps its length.
  */
-import { LeastBusyBalancer } from './balancers/least-busy.js';
-import { RandomBalancer } from './balancers/random.js';
-import { RoundRobinBalancer } from './balancers/round-robin.js';
-import { WeightedBalancer } from './balancers/weighted.js';
 
 /**
  * What a balancer needs to know of a replica endpoint. Implemented by the Endpoint class elsewhere.
@@ -46,37 +42,6 @@ export interface Balancer<T extends BalancerTarget> {
     isUsable: (t: T) => boolean,
     exclude?: ReadonlySet<T> | null,
   ): T | undefined;
-}
-
-/**
- * Creates the balancer for `kind`.
- *
- * @param random source of uniform numbers in [0, 1) for `'random'`; inject a seeded one in tests.
- * @default random Math.random
- * @example
- * const balancer = createBalancer<Endpoint>('least-busy');
- * const endpoint = balancer.pick(replicas, (e) => e.isHealthy(), triedAlready);
- */
-export function createBalancer<T extends BalancerTarget>(
-  kind: BalancerKind,
-  random: () => number = Math.random,
-): Balancer<T> {
-  switch (kind) {
-    case 'round-robin':
-      return new RoundRobinBalancer<T>();
-    case 'random':
-      return new RandomBalancer<T>(random);
-    case 'least-busy':
-      return new LeastBusyBalancer<T>();
-    case 'weighted':
-      return new WeightedBalancer<T>();
-    default: {
-      // Options validation rejects unknown kinds before this point; this guards JavaScript
-      // callers that construct a balancer directly.
-      const unknownKind: never = kind;
-      throw new TypeError(`Unknown balancer kind: ${String(unknownKind)}`);
-    }
-  }
 }
 
 /** True when `t` may be picked: usable and not excluded. Shared by every strategy. */
