@@ -1,20 +1,22 @@
 /**
  * The call path every statement and checkout of the pool takes: route, admit, run on the
- * endpoint's pipeline; only after a failure, the retry loop (p-retry), which re-enters the router
+ * endpoint's pipeline; only after a failure, the retry loop (retry/retry-loop.ts), which re-enters the router
  * so a read can move to another replica. The rule for what may be re-sent is `mayRetryStatement`
  * (endpoint/retry.ts), consulted here and nowhere else.
  *
  * No async function on the success path: it costs the endpoint's one promise plus, when retries
  * are on, one `.catch`.
  */
-import pRetry from 'p-retry';
 import { classify } from './classify.js';
 import { raceAbort } from './deadline.js';
 import type { Endpoint, Statement } from './endpoint/endpoint.js';
-import { backoffDelay, mayRetryStatement, type RetryBudget, sleep } from './endpoint/retry.js';
 import { AbortedError, abortError, NoHealthyEndpointError, PoolClosedError } from './errors.js';
 import type { RetryOptions } from './options.js';
 import type { PgClientLike, QueryResultLike } from './pg-like.js';
+import { backoffDelay } from './retry/backoff.js';
+import type { RetryBudget } from './retry/budget.js';
+import { mayRetryStatement } from './retry/policy.js';
+import { retryAfterFailure } from './retry/retry-loop.js';
 import type { CandidatePrimary } from './routing/primary-candidates.js';
 import type { Router } from './routing/router.js';
 import { describeError } from './telemetry/describe-error.js';
@@ -126,9 +128,9 @@ export class CallPath {
   }
 
   /**
-   * The retry path, driven by p-retry. The first failure already happened, so p-retry's first
-   * attempt re-throws it and p-retry decides from there; `shouldRetry` applies the re-send rule,
-   * the budget and the full-jitter sleep.
+   * The retry path (the shared loop in retry/retry-loop.ts): each failure goes through the
+   * re-send rule and the budget; a read that can move to another endpoint moves at once, anything
+   * else waits a full-jitter pause.
    */
   private retryAfterFailure<C extends Call, T>(
     first: unknown,
@@ -137,46 +139,33 @@ export class CallPath {
   ): Promise<T> {
     const { retry, budget, logger, lifetime } = this.deps;
     if (!this.mayRetry(first, call)) return Promise.reject(first);
-    let lastError: unknown = first;
     this.retrying++;
-    return pRetry(
-      (attempt: number) =>
-        attempt === 1 ? Promise.reject(first) : this.attemptAgain(call, work, lastError),
-      {
-        retries: retry.retries,
-        // Delays are ours (full jitter, abortable): p-retry's own would be 0.
-        minTimeout: 0,
-        maxTimeout: 0,
-        factor: 1,
-        randomize: false,
-        shouldRetry: async ({ error, attemptNumber }) => {
-          lastError = error;
-          if (!this.mayRetry(error, call)) return false;
-          if (!budget.tryWithdraw()) {
-            logger.warn(
-              { endpoint: call.last.name, err: describeError(error) },
-              'resilient-pool: retry budget exhausted, not retrying',
-            );
-            return false;
-          }
-          // Moving to another endpoint needs no pause; trying the same one again does.
-          const moving =
-            call.rerouted ||
-            (call.role === 'read' && this.deps.router.hasReadAlternative(call.tried));
-          call.rerouted = false;
-          const delayMs = moving ? 0 : backoffDelay(attemptNumber, retry);
-          call.last.counters.retries++;
-          this.deps.onRetry({
-            endpoint: call.last.name,
-            attempt: attemptNumber + 1,
-            delayMs,
-            error,
-          });
-          await sleep(delayMs, call.signal, lifetime);
-          return true;
-        },
+    return retryAfterFailure({
+      first,
+      retries: retry.retries,
+      signal: call.signal,
+      lifetime,
+      attempt: (_, lastError) => this.attemptAgain(call, work, lastError),
+      decide: (error, attemptNumber) => {
+        if (!this.mayRetry(error, call)) return false;
+        if (!budget.tryWithdraw()) {
+          logger.warn(
+            { endpoint: call.last.name, err: describeError(error) },
+            'resilient-pool: retry budget exhausted, not retrying',
+          );
+          return false;
+        }
+        // Moving to another endpoint needs no pause; trying the same one again does.
+        const moving =
+          call.rerouted ||
+          (call.role === 'read' && this.deps.router.hasReadAlternative(call.tried));
+        call.rerouted = false;
+        const delayMs = moving ? 0 : backoffDelay(attemptNumber, retry);
+        call.last.counters.retries++;
+        this.deps.onRetry({ endpoint: call.last.name, attempt: attemptNumber + 1, delayMs, error });
+        return delayMs;
       },
-    ).finally(() => {
+    }).finally(() => {
       if (--this.retrying === 0) this.retriesSettled?.();
     });
   }

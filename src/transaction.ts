@@ -3,17 +3,17 @@
  * when PostgreSQL says re-running is safe (serialization failure, deadlock, lock not available),
  * never re-run once COMMIT may have happened, and never left holding a client in a failed state.
  */
-import pRetry from 'p-retry';
 import { classify } from './classify.js';
 import { asToken, CAPTURE_SQL, type ConsistencyToken } from './consistency/token.js';
 import { raceAbort, startDeadline } from './deadline.js';
 import { cancelBackend } from './endpoint/cancel.js';
 import { endpointOf } from './endpoint/held-client.js';
 import { wasClientDead } from './endpoint/lease.js';
-import { backoffDelay, sleep } from './endpoint/retry.js';
 import { abortError, TransactionOutcomeUnknownError } from './errors.js';
 import type { RetryOptions } from './options.js';
 import type { PgClientLike, QueryConfigLike, QueryResultLike } from './pg-like.js';
+import { backoffDelay } from './retry/backoff.js';
+import { retryAfterFailure } from './retry/retry-loop.js';
 
 export interface TransactionOptions {
   /**
@@ -224,28 +224,23 @@ export async function runTransaction<T>(
       return await attemptTransaction(pool, fn, options, begin, 1, signal, hooks);
     } catch (first) {
       if (!isConflict(first) || retries === 0) throw withAttempts(first, 1);
-      // Entered only after a conflict: the common case never pays for p-retry.
-      return await pRetry(
-        (attempt: number) => {
-          if (attempt === 1) return Promise.reject(first);
+      // Entered only after a conflict: the common case never pays for the retry loop.
+      return await retryAfterFailure({
+        first,
+        retries,
+        signal,
+        lifetime: hooks.lifetime,
+        attempt: (attempt) => {
           attempts = attempt;
           return attemptTransaction(pool, fn, options, begin, attempt, signal, hooks);
         },
-        {
-          retries,
-          minTimeout: 0,
-          maxTimeout: 0,
-          factor: 1,
-          randomize: false,
-          shouldRetry: async ({ error, attemptNumber }) => {
-            if (!isConflict(error)) return false;
-            const delayMs = backoffDelay(attemptNumber, hooks.backoff);
-            hooks.onRetry(attemptNumber + 1, delayMs, error);
-            await sleep(delayMs, signal, hooks.lifetime);
-            return true;
-          },
+        decide: (error, attemptNumber) => {
+          if (!isConflict(error)) return false;
+          const delayMs = backoffDelay(attemptNumber, hooks.backoff);
+          hooks.onRetry(attemptNumber + 1, delayMs, error);
+          return delayMs;
         },
-      ).catch((err: unknown) => {
+      }).catch((err: unknown) => {
         throw withAttempts(err, attempts);
       });
     }

@@ -4,7 +4,7 @@
  * `waitMs` runs out; then the primary serves the read, which is always up to date.
  */
 import type { Endpoint } from '../endpoint/endpoint.js';
-import { sleep } from '../endpoint/retry.js';
+import { sleep } from '../retry/sleep.js';
 import type { Router } from '../routing/router.js';
 
 const POLL_MS = 10;

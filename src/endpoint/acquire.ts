@@ -18,7 +18,7 @@ export interface AcquiringLease extends Lease {
   stopConnecting: (() => void) | undefined;
 }
 
-import { markNotSent } from './retry.js';
+import { markNotSent } from '../retry/policy.js';
 import { trackTransactionStatus } from './session-state.js';
 
 export type Done<T> = (err: Error | null, value?: T) => void;

@@ -6,12 +6,12 @@
  */
 import { abortError } from '../errors.js';
 import type { PgClientLike } from '../pg-like.js';
+import { markNotSent } from '../retry/policy.js';
 import { describeError } from '../telemetry/describe-error.js';
 import type { ResilientPoolEvents } from '../telemetry/events.js';
 import { type AcquireContext, type AcquiringLease, acquireClient, type Done } from './acquire.js';
 import { stampRelease } from './hygiene.js';
 import { type ActiveLease, destroySocket, disown } from './lease.js';
-import { markNotSent } from './retry.js';
 import { afterReadyForQuery, inTransaction } from './session-state.js';
 
 /** What a held client needs of its endpoint beyond acquiring. */

@@ -20,11 +20,11 @@ import { isServerError } from '../classify.js';
 import { asToken, attachToken, CAPTURE_SQL } from '../consistency/token.js';
 import { abortError, OutcomeUnknownError } from '../errors.js';
 import type { PgClientLike, QueryConfigLike, QueryResultLike } from '../pg-like.js';
+import { markNotSent } from '../retry/policy.js';
 import { type AcquireContext, type AcquiringLease, acquireClient, type Done } from './acquire.js';
 import { cancelBackend } from './cancel.js';
 import { stampRelease } from './hygiene.js';
 import { type ActiveLease, destroySocket, disown, wasClientDead } from './lease.js';
-import { markNotSent } from './retry.js';
 import { inTransaction } from './session-state.js';
 
 export type QueryText = string | QueryConfigLike;

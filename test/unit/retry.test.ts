@@ -1,13 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import {
-  backoffDelay,
-  markNotSent,
-  mayRetryStatement,
-  RetryBudget,
-  sleep,
-  wasNotSent,
-} from '../../src/endpoint/retry.js';
 import { AbortedError, AcquireTimeoutError, CircuitOpenError } from '../../src/errors.js';
+import { backoffDelay } from '../../src/retry/backoff.js';
+import { RetryBudget } from '../../src/retry/budget.js';
+import { markNotSent, mayRetryStatement, wasNotSent } from '../../src/retry/policy.js';
+import { sleep } from '../../src/retry/sleep.js';
 import { pgError, socketError } from '../support/fake-pool.js';
 
 const policy = { minTimeout: 25, maxTimeout: 1000, factor: 2 };
