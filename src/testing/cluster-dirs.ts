@@ -1,16 +1,5 @@
 import { readFileSync } from 'node:fs';
-import {
-  chmod,
-  chown,
-  cp,
-  lchown,
-  mkdir,
-  mkdtemp,
-  readdir,
-  rm,
-  stat,
-  writeFile,
-} from 'node:fs/promises';
+import { chmod, chown, cp, lchown, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { commandLine, descendantPids, isGone, signalAll } from './process-tree.js';
@@ -60,21 +49,6 @@ export async function createClusterBase(dataDir: string | undefined): Promise<Cl
   await mkdir(dir, { recursive: true });
   if (asRoot()) await chmod(dir, 0o711);
   return { dir, created: existing === undefined };
-}
-
-/**
- * When running as root, names the first parent of `dir` that other users cannot pass through,
- * which is why initdb (running as the postgres OS user) could not reach it.
- */
-export async function unreachableParent(dir: string): Promise<string | undefined> {
-  if (!asRoot()) return undefined;
-  for (let d = path.dirname(dir); ; d = path.dirname(d)) {
-    const mode = (await stat(d).catch(() => undefined))?.mode;
-    if (mode !== undefined && (mode & 0o001) === 0) {
-      return `${d} (mode ${(mode & 0o777).toString(8)})`;
-    }
-    if (path.dirname(d) === d) return undefined;
-  }
 }
 
 /** SIGKILLs a server still running in `nodeDir` whose owner died without cleaning up. */

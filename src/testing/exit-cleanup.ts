@@ -5,6 +5,11 @@ import { rmSync } from 'node:fs';
  * that tears a worker down, an uncaught exception, a forgotten `cluster.stop()`). PostgreSQL
  * would otherwise outlive us and keep its port and data directory. Only synchronous work is
  * possible in 'exit', so processes get SIGKILL first and their directories are removed after.
+ *
+ * SIGINT, SIGTERM and SIGHUP end Node without an 'exit' event when nothing listens for them, so
+ * the cleanup also runs on those, after which the signal is raised again to end the process as
+ * it would have ended. When the program has its own listener for the signal, the decision to
+ * exit is its own and the 'exit' hook covers it.
  */
 
 const killers = new Set<() => void>();
@@ -30,10 +35,21 @@ function runCleanup(): void {
   }
 }
 
+const SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+function onSignal(signal: NodeJS.Signals): void {
+  if (process.listenerCount(signal) > 1) return;
+  runCleanup();
+  for (const s of SIGNALS) process.off(s, onSignal);
+  // No listener is left, so the default action applies: the process ends by this signal.
+  process.kill(process.pid, signal);
+}
+
 function install(): void {
   if (installed) return;
   installed = true;
   process.once('exit', runCleanup);
+  for (const signal of SIGNALS) process.on(signal, onSignal);
 }
 
 /** Registers a synchronous SIGKILL for a running process; call the result once it has exited. */

@@ -41,14 +41,15 @@ export interface Watchdog {
 
 /**
  * Starts the watchdog for a cluster whose node data directories are `dataDirs` and whose files
- * live under `ownedPaths`.
+ * live under `ownedPaths`. Resolves once it runs; rejects if it cannot be spawned, since a
+ * cluster without it could outlive a crash of this process.
  * @param intervalMs how often it checks the parent @default 500
  */
 export function startOrphanWatchdog(
   ownedPaths: readonly string[],
   dataDirs: readonly string[],
   intervalMs = 500,
-): Watchdog {
+): Promise<Watchdog> {
   const child = spawn(
     process.execPath,
     [
@@ -64,7 +65,7 @@ export function startOrphanWatchdog(
     { detached: true, stdio: 'ignore' },
   );
   child.unref();
-  return {
+  const watchdog: Watchdog = {
     stop: () => {
       try {
         child.kill('SIGKILL');
@@ -73,4 +74,11 @@ export function startOrphanWatchdog(
       }
     },
   };
+  return new Promise((resolve, reject) => {
+    // Without an 'error' listener a failed spawn would be thrown out of the process.
+    child.once('error', (err) =>
+      reject(new Error(`startLocalCluster: could not start the orphan watchdog: ${err.message}`)),
+    );
+    child.once('spawn', () => resolve(watchdog));
+  });
 }

@@ -1,8 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import type { Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import pg from 'pg';
 import { killOnExit } from './exit-cleanup.js';
+import { forEachLine } from './output-lines.js';
 import { descendantPids, isGone, isStopped, signalAll, sleepSync } from './process-tree.js';
 
 /** How long `start()` waits for the first successful `SELECT 1`. */
@@ -79,22 +79,6 @@ export interface PostgresProcessOptions {
   readonly onLog?: ((line: string) => void) | undefined;
 }
 
-/** Feeds a stream's chunks to `onLine` one complete line at a time. */
-function forEachLine(stream: Readable | null, onLine: (line: string) => void): void {
-  if (stream === null) return;
-  let partial = '';
-  stream.setEncoding('utf8');
-  stream.on('data', (chunk: string) => {
-    const parts = (partial + chunk).split('\n');
-    partial = parts.pop() ?? '';
-    for (const line of parts) onLine(line);
-  });
-  stream.on('end', () => {
-    if (partial !== '') onLine(partial);
-    partial = '';
-  });
-}
-
 /** Lets Node exit while the server runs; the 'exit' hook then kills it. */
 function unref(handle: unknown): void {
   const maybe = handle as { unref?: () => void } | null;
@@ -149,6 +133,8 @@ export class PostgresProcess {
   #exited: Promise<void> = Promise.resolve();
   /** The pids we SIGSTOPped, so `resume()` continues exactly those. */
   #paused: number[] | undefined;
+  /** Why the last spawn failed (EACCES, ENOENT), so `start()` can say so instead of "exited". */
+  #spawnError: Error | undefined;
 
   constructor(options: PostgresProcessOptions) {
     this.options = options;
@@ -202,6 +188,7 @@ export class PostgresProcess {
     });
     this.#child = child;
     this.#running = true;
+    this.#spawnError = undefined;
     const onLine = (line: string): void => {
       this.log.push(line);
       onLog?.(line);
@@ -223,6 +210,7 @@ export class PostgresProcess {
       };
       child.once('exit', onGone);
       child.once('error', (err) => {
+        if (this.#child === child) this.#spawnError = err;
         onLine(`[spawn] ${err.message}`);
         // 'exit' does not always follow a failed spawn.
         if (child.pid === undefined) onGone();
@@ -236,6 +224,14 @@ export class PostgresProcess {
   async #waitReady(deadline: number, mark: number): Promise<void> {
     let lastError: unknown;
     for (;;) {
+      if (!this.#running && this.#spawnError !== undefined) {
+        const as = this.options.uid === undefined ? '' : ` as uid ${this.options.uid}`;
+        throw new ClusterStartError(
+          `${this.name}: could not run ${this.options.binary}${as}: ${this.#spawnError.message}`,
+          this.log.since(mark),
+          this.#spawnError,
+        );
+      }
       if (!this.#running) {
         throw new ClusterStartError(
           `${this.name} (port ${this.port}) exited during start-up`,

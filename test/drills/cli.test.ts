@@ -3,23 +3,25 @@
  * and the HTML report; and bad flags.
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { DrillReport } from '../../src/cli/drill/report-model.js';
+import { EXTERNAL_DATABASE, NEEDS_LOCAL_CLUSTER } from '../support/cluster.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 
 function cli(
   args: string[],
   timeoutMs: number,
+  env: NodeJS.ProcessEnv = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
       ['--import', 'tsx', path.join(ROOT, 'src/cli/index.ts'), ...args],
-      { cwd: ROOT, env: { ...process.env, FORCE_COLOR: '0' } },
+      { cwd: ROOT, env: { ...process.env, FORCE_COLOR: '0', ...env } },
     );
     let stdout = '';
     let stderr = '';
@@ -37,8 +39,8 @@ function cli(
 }
 
 describe('resilient-pool drill', () => {
-  it.skipIf(process.env.DATABASE_URL !== undefined && process.env.DATABASE_URL !== '')(
-    'runs a short drill, prints status and a summary, writes JSON and an HTML report',
+  it.skipIf(EXTERNAL_DATABASE)(
+    `runs a short drill, prints status and a summary, writes JSON and an HTML report (${NEEDS_LOCAL_CLUSTER})`,
     async () => {
       const dir = await mkdtemp(path.join(tmpdir(), 'rp-cli-'));
       try {
@@ -77,6 +79,26 @@ describe('resilient-pool drill', () => {
     },
     120_000,
   );
+
+  it('exits 2 with a one-line reason, and no stack, when the cluster cannot start', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'rp-cli-'));
+    try {
+      const file = path.join(dir, 'not-a-directory');
+      await writeFile(file, '');
+      // The cluster's directories go under TMPDIR, here below a plain file; tsx's own cache
+      // would go there too, so it is turned off.
+      const { code, stderr } = await cli(['drill', '--duration', '5', '--replicas', '0'], 30_000, {
+        TMPDIR: path.join(file, 'tmp'),
+        TSX_DISABLE_CACHE: '1',
+      });
+      expect(code, stderr).toBe(2);
+      const last = stderr.trimEnd().split('\n').at(-1) ?? '';
+      expect(last).toMatch(/^startLocalCluster: .*not-a-directory/);
+      expect(stderr).not.toMatch(/^\s+at /m);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 
   it('lists every bad flag and exits 2', async () => {
     const { code, stderr } = await cli(

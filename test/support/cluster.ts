@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, beforeAll, beforeEach } from 'vitest';
 import {
   type ClusterNode,
   type LocalCluster,
@@ -13,14 +13,32 @@ import { waitForReplay } from '../../src/testing/replication.js';
  * `afterAll`. With `DATABASE_URL` set (and optionally `REPLICA_URLS`, comma-separated) the tests
  * run against those servers instead, and only what needs no process control can run.
  *
+ * When the cluster cannot start, every test of the file fails with the reason under `CI=true`;
+ * elsewhere they are skipped with the reason (printed once as a warning, too), as the Redis
+ * tests do without `REQUIRE_REDIS`.
+ *
  * @example
  * const db = useCluster({ replicas: 2 });
  * it('reads', async () => { const pool = db.cluster.primary.createPool(); ... });
  * describe.skipIf(!db.canControlProcesses)(`kill (${NEEDS_LOCAL_CLUSTER})`, () => { ... });
  */
 
-/** For `skipIf` titles, so a skipped test says how to run it. */
-export const NEEDS_LOCAL_CLUSTER = 'needs the local cluster; skipped because DATABASE_URL is set';
+/**
+ * True when DATABASE_URL points the tests at an external server (a blank value does not), so
+ * tests that control server processes cannot run. Known when the file is collected.
+ */
+export const EXTERNAL_DATABASE = envUrl('DATABASE_URL') !== undefined;
+
+/**
+ * For the titles of `skipIf(!canControlProcesses)` blocks. A title shows whether or not the
+ * block is skipped, so it names DATABASE_URL only when that is in fact why it is skipped.
+ */
+export const NEEDS_LOCAL_CLUSTER = EXTERNAL_DATABASE
+  ? 'needs the local cluster; skipped because DATABASE_URL is set'
+  : 'needs the local cluster';
+
+/** CI must run every test: a cluster that cannot start there is a failure, not a skip. */
+const MUST_START = /^(1|true|yes)$/i.test(process.env.CI?.trim() ?? '');
 
 export interface ClusterHandle {
   /** The cluster; available inside tests and hooks, after `beforeAll` has run. */
@@ -144,17 +162,37 @@ function externalCluster(primaryUrl: string, replicas: readonly string[]): Local
   };
 }
 
+/** The skip message: the first line of the reason (a start error may quote server log lines). */
+function skipNote(err: Error): string {
+  const reason = err.message.split('\n')[0];
+  return `skipped: the cluster could not start (${reason}); under CI=true this fails instead`;
+}
+
 /** Starts a cluster for the calling test file (or connects to DATABASE_URL); see above. */
 export function useCluster(options: LocalClusterOptions = {}): ClusterHandle {
   const databaseUrl = envUrl('DATABASE_URL');
   const external = databaseUrl === undefined ? undefined : replicaUrls();
   let cluster: LocalCluster | undefined;
+  let startError: Error | undefined;
 
   beforeAll(async () => {
-    cluster =
-      databaseUrl === undefined || external === undefined
-        ? await startLocalCluster(options)
-        : externalCluster(databaseUrl, external);
+    try {
+      cluster =
+        databaseUrl === undefined || external === undefined
+          ? await startLocalCluster(options)
+          : externalCluster(databaseUrl, external);
+    } catch (err) {
+      // Kept for beforeEach: a failed beforeAll would only mark the tests as skipped.
+      startError = err instanceof Error ? err : new Error(String(err));
+      // Shown once per file, with the server log lines the one-line skip note leaves out.
+      const details = startError.message.split('\n').slice(1);
+      if (!MUST_START) console.warn([skipNote(startError), ...details].join('\n'));
+    }
+  });
+  beforeEach((ctx) => {
+    if (startError === undefined) return;
+    if (MUST_START) throw startError;
+    ctx.skip(skipNote(startError));
   });
   afterAll(async () => {
     await cluster?.stop();
@@ -163,6 +201,12 @@ export function useCluster(options: LocalClusterOptions = {}): ClusterHandle {
 
   return {
     get cluster(): LocalCluster {
+      // A file's own beforeAll that uses the cluster must fail with the real reason.
+      if (startError !== undefined) {
+        throw new Error(`useCluster(): the cluster could not start: ${startError.message}`, {
+          cause: startError,
+        });
+      }
       if (cluster === undefined) {
         throw new Error(
           'useCluster(): the cluster exists only inside tests and hooks, after beforeAll has run',
