@@ -610,8 +610,8 @@ export class ResilientPool extends SafeEmitter {
     if (typeof optionsOrCallback !== 'function') return this.closing;
     const callback = optionsOrCallback;
     this.closing.then(
-      () => callback(),
-      (err: Error) => callback(err),
+      () => callBack(callback),
+      (err: Error) => callBack(callback, err),
     );
     return undefined;
   }
@@ -687,7 +687,7 @@ export class ResilientPool extends SafeEmitter {
       );
       // Out of time: what is still running is ended (connections destroyed), so that nothing
       // outlives end(). A statement that may have written rejects with OutcomeUnknownError.
-      for (const endpoint of this.endpoints) endpoint.killAll(new PoolClosedError());
+      for (const endpoint of this.endpoints) endpoint.endEverything(() => new PoolClosedError());
     }
     // Entry writes started by reads that already returned: each store call is bounded by the
     // cache's own timeout. The application's Redis client is left open.

@@ -4,6 +4,7 @@
  * tracking, the optional idle and writable checks). Nothing of the caller's has been sent yet, so
  * every error here is marked not-sent.
  */
+import { classify } from '../classify.js';
 import { AcquireTimeoutError, abortError } from '../errors.js';
 import type { PgClientLike, PgPoolLike } from '../pg-like.js';
 import { describeError } from '../telemetry/describe-error.js';
@@ -94,7 +95,7 @@ export function acquireClient(
   const giveUp = (err: Error) => {
     if (gaveUp) return;
     stopWaiting();
-    if (saturated) WAITED_ON_OTHERS.add(err);
+    if (saturated && err instanceof AcquireTimeoutError) WAITED_ON_OTHERS.add(err);
     done(markNotSent(err));
   };
   const timer = setTimeout(
@@ -115,8 +116,9 @@ export function acquireClient(
     stopWaiting();
     if (err || client === undefined) {
       const failure = err ?? new Error('pool.connect() returned no client');
-      // pg's own connectionTimeoutMillis fires on a full pool too.
-      if (saturated) WAITED_ON_OTHERS.add(failure);
+      // pg's own connectionTimeoutMillis fires on a full pool too; a refused connect is the
+      // server's, however full the pool was.
+      if (saturated && classify(failure) === 'timeout') WAITED_ON_OTHERS.add(failure);
       done(markNotSent(failure));
     } else {
       prepare(ctx, client, lease, attempt, timeoutMs, signal, done);

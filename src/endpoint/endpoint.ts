@@ -7,7 +7,7 @@
  * forms for connect and query, no timer, no Error, no p-retry, no opossum.
  */
 import { classify, isHealthFailure } from '../classify.js';
-import { EndpointDownError, PoolClosedError } from '../errors.js';
+import { EndpointDownError, PoolClosedError, withoutStack } from '../errors.js';
 import { parseLsn } from '../health/lsn.js';
 import type { EndpointHealth } from '../health/types.js';
 import type { ResolvedEndpointConfig, ResolvedOptions } from '../options.js';
@@ -111,8 +111,8 @@ export class Endpoint implements BalancerTarget {
   readonly hygiene: ConnectionHygiene;
   readonly maxConcurrent: number;
   private closed = false;
-  /** Set while the endpoint is declared down: the refusal every new call gets. */
-  private down: EndpointDownError | undefined;
+  /** Set while the endpoint is declared down: why, for the refusal every new call gets. */
+  private down: { reason: string; cause: unknown } | undefined;
   /** False while the health monitor holds this endpoint back (ejected or lagging). */
   private routable = true;
   private readonly slowCallsEnabled: boolean;
@@ -203,7 +203,7 @@ export class Endpoint implements BalancerTarget {
   admit(): boolean | Error {
     this.counters.calls++;
     if (this.closed) return this.rejected('closed', new PoolClosedError());
-    if (this.down !== undefined) return this.rejected('down', this.down);
+    if (this.down !== undefined) return this.rejected('down', this.downError());
     if (!this.breaker.admits) return this.rejected('circuit-open', this.breaker.openError());
     if (this.gate.tryAcquire()) return true;
     if (this.gate.isFull) return this.rejected('queue-full', this.gate.fullError());
@@ -259,15 +259,14 @@ export class Endpoint implements BalancerTarget {
    */
   markDown(reason: string, cause?: unknown): void {
     if (this.down !== undefined || this.closed) return;
-    const error = new EndpointDownError(this.name, reason, cause);
-    this.down = error;
+    this.down = { reason, cause };
     this.logger.warn(
       { endpoint: this.name, role: this.role, reason, inFlight: this.active.size },
       `resilient-pool: endpoint "${this.name}" declared down: ${reason}`,
     );
     this.breaker.holdOpen();
     this.hooks.down({ endpoint: this.name, role: this.role, reason });
-    this.killAll(error);
+    this.endEverything(() => this.downError());
   }
 
   /** A probe passed (or a failover re-pointed the endpoint): calls are admitted again. */
@@ -283,9 +282,20 @@ export class Endpoint implements BalancerTarget {
     this.hooks.up({ endpoint: this.name, role: this.role, reason: down.reason });
   }
 
-  /** Ends every statement and checkout in flight with `reason` (their connections destroyed). */
-  killAll(reason: Error): void {
-    for (const lease of [...this.active]) lease.kill(reason);
+  /**
+   * Ends everything at this endpoint: calls waiting in its queue are refused (nothing sent) and
+   * statements and checkouts in flight are ended, their connections destroyed. Waiters go first:
+   * the permits the kills free must not start them on a server that is gone.
+   */
+  endEverything(makeError: () => Error): void {
+    this.gate.rejectAll(makeError);
+    for (const lease of [...this.active]) lease.kill(makeError());
+  }
+
+  /** A refusal while down: stackless, one per call, as refusals come by the thousand. */
+  private downError(): EndpointDownError {
+    const down = this.down ?? { reason: 'declared down', cause: undefined };
+    return withoutStack(() => new EndpointDownError(this.name, down.reason, down.cause));
   }
 
   /**
@@ -430,6 +440,7 @@ export class Endpoint implements BalancerTarget {
     if (code === 'E_ABORTED') return this.rejected('aborted', err);
     if (code === 'E_TIMEOUT') return this.rejected('timeout', err);
     if (code === 'E_POOL_CLOSED') return this.rejected('closed', err);
+    if (code === 'E_ENDPOINT_DOWN') return this.rejected('down', err);
     return err;
   }
 

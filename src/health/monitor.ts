@@ -5,7 +5,7 @@
  * re-admits an ejected replica only after a probe succeeds (not merely after a timer: the
  * mysql2 PoolCluster trap), waiting longer each time it keeps failing.
  */
-import { isHealthFailure } from '../classify.js';
+import { classify } from '../classify.js';
 import type { Endpoint } from '../endpoint/endpoint.js';
 import type { ResilientPoolEvents } from '../telemetry/events.js';
 import type { LoggerLike } from '../telemetry/logger.js';
@@ -108,7 +108,7 @@ export class HealthMonitor {
 
   /**
    * A failed probe ejects a replica from routing. One that got no answer, or found the server
-   * unreachable, also declares the endpoint down (its calls in flight are ended), unless calls on
+   * unreachable (a connection-class error), also declares the endpoint down (its calls in flight are ended), unless calls on
    * the endpoint were answered meanwhile: then the server is answering, and only the probe's own
    * connection was slow or lost.
    */
@@ -117,7 +117,9 @@ export class HealthMonitor {
     if (t.endpoint.role === 'replica') this.eject(t, message);
     else t.endpoint.health.reason = message;
     this.hooks.probeFailed(t.endpoint);
-    if (!isHealthFailure(reason)) return;
+    // Only a server that does not answer, or cannot be reached, is down; one that answers 'too
+    // many connections' (53300) is busy, and ending its calls would only add to its trouble.
+    if (classify(reason) !== 'connection') return;
     if (othersAnswered) {
       this.logger.debug(
         { endpoint: t.endpoint.name, reason: message },

@@ -174,6 +174,42 @@ describe('an endpoint whose probe does not answer is declared down', () => {
     await expect(db.write('SELECT 1')).resolves.toMatchObject({ rowCount: 1 });
   });
 
+  it('refuses the calls queued behind the frozen ones too, even with breakers off', async () => {
+    const { pool, state } = freezable();
+    pool.options.max = 1;
+    const db = make({
+      primary: pool,
+      breaker: { enabled: false },
+      health: { intervalMs: 1_000, timeoutMs: 500 },
+    });
+    state.frozen = true;
+    const running = db.write('UPDATE t SET x = 1').catch((err: unknown) => err);
+    const queued = db.write('UPDATE t SET x = 2').catch((err: unknown) => err);
+    await vi.advanceTimersByTimeAsync(1_500);
+    expect(await running).toMatchObject({ code: 'E_OUTCOME_UNKNOWN' });
+    // Nothing of it was sent: refused, not started on the frozen server by the freed permit.
+    expect(await queued).toMatchObject({ code: 'E_ENDPOINT_DOWN' });
+    expect(pool.statements.filter((t) => t.startsWith('UPDATE'))).toEqual(['UPDATE t SET x = 1']);
+  });
+
+  it('a probe answered with too many connections (53300) does not declare the endpoint down', async () => {
+    const pool = new FakePool('p');
+    pool.handler = (text) => {
+      if (text.includes('pg_is_in_recovery')) {
+        throw Object.assign(new Error('sorry, too many clients already'), {
+          code: '53300',
+          severity: 'FATAL',
+        });
+      }
+      return { rows: [{ ok: 1 }], rowCount: 1 };
+    };
+    const db = make({ primary: pool, health: { intervalMs: 1_000, timeoutMs: 500 } });
+    const downs: string[] = [];
+    db.on('down', (p) => downs.push(p.endpoint));
+    await vi.advanceTimersByTimeAsync(2_500);
+    expect(downs).toEqual([]);
+  });
+
   it('a read cut off on a down replica is re-run on another', async () => {
     const primary = new FakePool('p');
     answerProbes(primary, { recovery: false, lsn: '0/3000000' });
