@@ -4,7 +4,12 @@
  * the 'error' event).
  */
 import { setMaxListeners } from 'node:events';
-import { type CacheCallOptions, type CacheHandle, ReadThroughCache } from './cache/index.js';
+import {
+  type CacheCallOptions,
+  type CacheHandle,
+  cacheIdentity,
+  ReadThroughCache,
+} from './cache/index.js';
 import {
   CONNECT_KEYS,
   callOptionsError,
@@ -253,6 +258,12 @@ export class ResilientPool extends SafeEmitter {
         : new ReadThroughCache(resolved.cache, {
             logger,
             onBreaker: (state, previous) => this.emitSafely('cacheBreaker', { state, previous }),
+            // Every pool a read can reach: the candidates themselves (not the CandidatePrimary
+            // that forwards to them), or the primary, and the replicas.
+            identity: cacheIdentity([
+              ...(resolved.primaryCandidates ?? [resolved.primary]).map((e) => e.pool),
+              ...resolved.replicas.map((e) => e.pool),
+            ]),
           });
   }
 

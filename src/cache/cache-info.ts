@@ -27,7 +27,7 @@ const infos = new WeakMap<object, CacheInfo>();
  *
  * @example
  * const r = await db.read('SELECT * FROM users WHERE id = $1', [id], { cache: true });
- * cacheInfo(r); // { hit: true, stale: false, key: 'rp:~:Yq3…', bypassed: false }
+ * cacheInfo(r); // { hit: true, stale: false, key: 'rp:@3q2-7wJd…:~:Yq3…', bypassed: false }
  */
 export function cacheInfo(result: unknown): CacheInfo | undefined {
   return typeof result === 'object' && result !== null ? infos.get(result) : undefined;

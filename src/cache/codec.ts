@@ -1,22 +1,36 @@
 /**
- * Serialisation of query results (and of parameters, for keys) as JSON plus a description of the
- * values JSON cannot carry: Date, Buffer (any ArrayBuffer view), bigint, undefined, NaN,
- * ±Infinity and -0. Decoding is one native `JSON.parse` and then a revival pass over exactly
- * those values, so a jsonb value that happens to look like a tag (`{"$date": ...}`) is never
- * mistaken for one.
+ * Serialisation of query results as JSON plus a description of the values JSON cannot carry:
+ * Date, Buffer (any ArrayBuffer view), bigint, undefined, NaN, ±Infinity and -0. Decoding is one
+ * native `JSON.parse`, a check of the whole shape (entry-shape.ts), and then a revival pass over
+ * exactly those values, so a jsonb value that happens to look like a tag (`{"$date": ...}`) is
+ * never mistaken for one.
  *
  * Two forms of description:
  * - column rules, for the common case of a column whose every value is a Date (or every value a
  *   Buffer), or null: the values are written inline (epoch ms, base64) and the rule says which
  *   column to revive, so the entry stays about as small and as fast to parse as the plain JSON;
- * - specials, for any other such value wherever it is (in a jsonb, an array, a mixed column):
- *   written as null, and listed as `[code, data, ...path]`.
+ * - specials, for any other such value wherever it is in the rows (in a jsonb, an array, a mixed
+ *   column): written as null, and listed as `[code, data, 'rows', ...path]`.
+ *
+ * An entry is data from outside the process. Revival follows paths only through own properties
+ * of the parsed JSON (never into `__proto__`, `constructor` or `prototype`, never through an
+ * inherited property) and replaces only the null the encoder left at the end of each; anything
+ * else rejects the entry, which the cache then treats as a miss.
  *
  * Class instances other than Date and Buffer (pg's interval type, say) become plain data as
  * JSON.stringify would make them: their `toJSON()` if they have one, else their own enumerable
  * properties.
  */
 import type { QueryResultLike } from '../pg-like.js';
+import {
+  envelopeProblem,
+  hasOwn,
+  isEpochMs,
+  isObject,
+  isUnsafeKey,
+  type JsonObject,
+  own,
+} from './entry-shape.js';
 
 /** A value JSON cannot carry: its code, its data, then its path from the root. */
 export type Special = [
@@ -48,9 +62,27 @@ interface EntryEnvelope {
 /** A column of rows whose non-null values are all Dates ('D') or all Buffers ('B'). */
 type ColumnRule = [column: string | number, code: 'D' | 'B'];
 
-/** A stored entry that did not decode, or belongs to another key. */
-export class EntryIntegrityError extends Error {
-  override readonly name = 'EntryIntegrityError';
+/**
+ * Why a stored value was not served: `format`, the entry of another version of this library (a
+ * plain miss); `foreign`, the well-formed entry of another key (a reply that reached the wrong
+ * command: a sign of a desynchronised connection); `corrupt`, anything else (tampered with,
+ * truncated, not written by this library).
+ */
+export interface EntryRejection {
+  readonly rejected: 'format' | 'foreign' | 'corrupt';
+  readonly reason: string;
+}
+
+const OTHER_FORMAT: EntryRejection = { rejected: 'format', reason: 'another entry format' };
+const FOREIGN: EntryRejection = { rejected: 'foreign', reason: 'the entry of another key' };
+
+function corrupt(reason: string): EntryRejection {
+  return { rejected: 'corrupt', reason };
+}
+
+/** Whether decodeEntry() gave an entry rather than a rejection. */
+export function isDecoded(entry: DecodedEntry | EntryRejection): entry is DecodedEntry {
+  return !('rejected' in entry);
 }
 
 /** Result properties kept in an entry (pg's Result has private ones too: parsers, row ctor). */
@@ -116,25 +148,34 @@ function copyObject(value: object | null, w: Walk): unknown {
   const out: Record<string, unknown> = {};
   for (const key of Object.keys(value)) {
     w.path.push(key);
-    out[key] = copy((value as Record<string, unknown>)[key], w);
+    setOwn(out, key, copy((value as Record<string, unknown>)[key], w));
     w.path.pop();
   }
   return out;
 }
 
 /**
- * Parameters as one string that differs whenever the values differ (as far as pg can see:
- * Dates by instant, Buffers by bytes, numbers apart from numeric strings). Used only as hash
- * input, never stored.
+ * `out[key] = value`, except for a key `__proto__` (JSON.parse makes it an own property of a jsonb
+ * value): plain assignment would set the copy's prototype instead and lose the value.
  */
-export function encodeValuesForKey(values: readonly unknown[] | undefined): string {
-  if (values === undefined || values.length === 0) return '[]';
-  const w: Walk = { specials: [], path: [] };
-  const json = JSON.stringify(copy(values, w));
-  return w.specials.length === 0 ? json : `${json}\u0000${JSON.stringify(w.specials)}`;
+function setOwn(out: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === '__proto__') {
+    Object.defineProperty(out, key, {
+      value,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  } else {
+    out[key] = value;
+  }
 }
 
-/** The entry text for `result` under `key`, fresh until `freshUntil` (epoch ms). */
+/**
+ * The entry text for `result` under `key`, fresh until `freshUntil` (epoch ms). Throws when the
+ * result has a shape decoding would refuse (rows that are not objects, a rowCount above its rows,
+ * a special value outside the rows, an unsafe column name...): such a result is not cached.
+ */
 export function encodeEntry(key: string, result: object, freshUntil: number): string {
   const w: Walk = { specials: [], path: [] };
   const payload: Record<string, unknown> = {};
@@ -154,6 +195,8 @@ export function encodeEntry(key: string, result: object, freshUntil: number): st
   const envelope: EntryEnvelope = { v: ENTRY_FORMAT, k: key, f: freshUntil, p: payload };
   if (w.specials.length > 0) envelope.s = w.specials;
   if (columns.length > 0) envelope.c = columns;
+  const problem = envelopeProblem(envelope as unknown as JsonObject);
+  if (problem !== undefined) throw new Error(`the result cannot be cached: ${problem}`);
   return JSON.stringify(envelope);
 }
 
@@ -210,7 +253,7 @@ function copyRows(rows: readonly unknown[], rules: readonly ColumnRule[], w: Wal
       const copied: Record<string, unknown> = {};
       for (const k of Object.keys(row)) {
         w.path.push(k);
-        copied[k] = inline.has(k) ? inlineValue(row[k]) : copy(row[k], w);
+        setOwn(copied, k, inline.has(k) ? inlineValue(row[k]) : copy(row[k], w));
         w.path.pop();
       }
       out[i] = copied;
@@ -232,64 +275,104 @@ export interface DecodedEntry {
 }
 
 /**
- * Decodes an entry read at `key`. Returns undefined for an entry of another format (written by
- * another version of this library: a miss, not a fault). Throws EntryIntegrityError when the text
- * is not an entry, or is the entry of another key (a reply that reached the wrong command).
+ * Decodes an entry read at `key`: the entry, or why it is not served (see {@link EntryRejection}).
+ * Never throws, whatever the text.
  */
-export function decodeEntry(text: string, key: string): DecodedEntry | undefined {
-  let envelope: EntryEnvelope;
+export function decodeEntry(text: string, key: string): DecodedEntry | EntryRejection {
+  let envelope: unknown;
   try {
-    envelope = JSON.parse(text) as EntryEnvelope;
+    envelope = JSON.parse(text);
   } catch {
-    throw new EntryIntegrityError('the stored value is not a cache entry');
+    return corrupt('not JSON');
   }
-  if (typeof envelope !== 'object' || envelope === null || envelope.k !== key) {
-    throw new EntryIntegrityError('the stored value is not the entry of this key');
+  if (!isObject(envelope)) return corrupt('not an object');
+  const k = own(envelope, 'k');
+  if (k !== key) return typeof k === 'string' ? FOREIGN : corrupt('it names no key');
+  const v = own(envelope, 'v');
+  if (v !== ENTRY_FORMAT) return typeof v === 'number' ? OTHER_FORMAT : corrupt('no format');
+  const problem = envelopeProblem(envelope);
+  if (problem !== undefined) return corrupt(problem);
+  const payload = envelope.p as JsonObject;
+  const rows = payload.rows as unknown[];
+  const columns = own(envelope, 'c') as ColumnRule[] | undefined;
+  if (columns !== undefined) {
+    const failed = reviveColumns(rows, columns);
+    if (failed !== undefined) return corrupt(failed);
   }
-  if (envelope.v !== ENTRY_FORMAT) return undefined;
-  const { p: payload, f: freshUntil, s: specials, c: columns } = envelope;
-  if (
-    typeof payload !== 'object' ||
-    payload === null ||
-    !Array.isArray(payload.rows) ||
-    typeof freshUntil !== 'number'
-  ) {
-    throw new EntryIntegrityError('the stored entry is malformed');
+  const specials = own(envelope, 's') as Special[] | undefined;
+  if (specials !== undefined) {
+    const failed = reviveSpecials(rows, specials);
+    if (failed !== undefined) return corrupt(failed);
   }
-  if (columns !== undefined) reviveColumns(payload.rows as unknown[], columns);
-  if (specials !== undefined) revive(payload, specials);
-  return { result: payload as unknown as QueryResultLike, freshUntil };
+  return { result: payload as unknown as QueryResultLike, freshUntil: envelope.f as number };
 }
 
-function reviveColumns(rows: readonly unknown[], columns: readonly ColumnRule[]): void {
+/** A JSON array or object made by JSON.parse (not a Date or Buffer revived a moment ago). */
+function isContainer(v: unknown): v is JsonObject | unknown[] {
+  return (
+    Array.isArray(v) ||
+    (typeof v === 'object' && v !== null && Object.getPrototypeOf(v) === Object.prototype)
+  );
+}
+
+/**
+ * Whether `holder[segment]` is an own slot of a parsed container: an index in range for an
+ * array, an own key (never an unsafe one) for an object.
+ */
+function hasSlot(holder: unknown, segment: string | number): boolean {
+  if (Array.isArray(holder)) {
+    return typeof segment === 'number' && segment < holder.length;
+  }
+  return (
+    typeof segment === 'string' &&
+    !isUnsafeKey(segment) &&
+    isContainer(holder) &&
+    hasOwn(holder, segment)
+  );
+}
+
+function reviveColumns(rows: unknown[], columns: readonly ColumnRule[]): string | undefined {
   for (const [column, code] of columns) {
+    // Rows are JSON objects or arrays here (checked with the shape, nothing revived yet), and
+    // the column is a safe key or an index: only its presence in each row is left to check.
+    const byIndex = typeof column === 'number';
     for (let i = 0; i < rows.length; i++) {
       const row = rows[i] as Record<string | number, unknown>;
+      const present = Array.isArray(row)
+        ? byIndex && (column as number) < row.length
+        : !byIndex && hasOwn(row, column);
+      if (!present) return 'a column rule names a column a row lacks';
       const v = row[column];
       if (v === null) continue;
-      if (code === 'D' && typeof v === 'number') row[column] = new Date(v);
+      if (code === 'D' && isEpochMs(v)) row[column] = new Date(v);
       else if (code === 'B' && typeof v === 'string') row[column] = Buffer.from(v, 'base64');
-      else throw new EntryIntegrityError('the stored entry is malformed');
+      else return 'a value does not fit its column rule';
     }
   }
+  return undefined;
 }
 
-function revive(root: Record<string, unknown>, specials: readonly Special[]): void {
+function reviveSpecials(rows: unknown[], specials: readonly Special[]): string | undefined {
   for (const special of specials) {
     const last = special.length - 1;
-    let holder: unknown = root;
-    for (let i = 2; i < last; i++)
-      holder = (holder as Record<string | number, unknown>)[special[i]!];
-    if (typeof holder !== 'object' || holder === null || last < 2) {
-      throw new EntryIntegrityError('the stored entry is malformed');
+    // special[2] is 'rows' (checked with the shape); the path goes on from there.
+    let holder: unknown = rows;
+    for (let i = 3; i < last; i++) {
+      const segment = special[i]!;
+      if (!hasSlot(holder, segment)) return 'a special value has a path that leads nowhere';
+      holder = (holder as Record<string | number, unknown>)[segment];
     }
-    (holder as Record<string | number, unknown>)[special[last]!] = reviveOne(
-      special[0],
-      special[1],
-    );
+    const slot = special[last]!;
+    if (!hasSlot(holder, slot)) return 'a special value has a path that leads nowhere';
+    const target = holder as Record<string | number, unknown>;
+    // The encoder leaves null in the place of each special value; anything else was not its.
+    if (target[slot] !== null) return 'a special value would replace data';
+    target[slot] = reviveOne(special[0], special[1]);
   }
+  return undefined;
 }
 
+/** A special value from its code and data (both checked with the shape). */
 function reviveOne(code: SpecialCode, data: string | number | null): unknown {
   switch (code) {
     case 'D':
@@ -300,9 +383,7 @@ function reviveOne(code: SpecialCode, data: string | number | null): unknown {
       return BigInt(data as string);
     case 'U':
       return undefined;
-    case 'N':
-      return data === '-0' ? -0 : Number(data);
     default:
-      throw new EntryIntegrityError('the stored entry is malformed');
+      return data === '-0' ? -0 : Number(data);
   }
 }

@@ -3,6 +3,7 @@
  * wires: the facade, option resolution and the call-option checks.
  */
 export { type CacheInfo, cacheInfo } from './cache-info.js';
+export { cacheIdentity } from './identity.js';
 export { MemoryStore, type MemoryStoreOptions } from './memory-store.js';
 export {
   type CacheBreakerOptions,

@@ -1,10 +1,14 @@
 /**
  * Cache keys. An entry's key is
  *
- *     <prefix><scope>:<hash>[:<version>.<version>...]
+ *     <prefix><identity>:<scope>:<hash>[:<version>.<version>...]
  *
- * - `hash`: sha256 (base64url) of the statement text, its parameters, pg's rowMode and the
- *   call's tags (or of the caller's own `key` and the tags). No parameter value appears in clear.
+ * - `identity`: which data the pool reads (its endpoints' database, user and servers, hashed;
+ *   see identity.ts), or the `namespace` option in its stead, so two pools on different
+ *   databases never share an entry even with one Redis and one prefix.
+ * - `hash`: sha256 (base64url) of the statement text, its parameters as pg sends them, pg's
+ *   rowMode and result format, and the call's tags (or of the caller's own `key` and the tags).
+ *   No parameter value appears in clear.
  * - `scope`: who may share the entry (a tenant, a role). Shown as given when it is a short plain
  *   identifier, else replaced by a hash, so a scope can never inject `{`, `:` or a secret.
  *   `~` when there is none.
@@ -17,13 +21,15 @@
  */
 import { createHash } from 'node:crypto';
 import type { QueryConfigLike } from '../pg-like.js';
-import { encodeValuesForKey } from './codec.js';
+import { prepareValue } from './prepare-value.js';
 
 /** A scope or tag shown in clear: short, and nothing that could mean something in a key. */
 const PLAIN_SCOPE = /^[A-Za-z0-9_.-]{1,64}$/;
 const PLAIN_TAG = /^[A-Za-z0-9_.:-]{1,64}$/;
-/** Stands for "no scope"; no plain scope or hashed scope can be it. */
+/** Stands for "no scope" (or no identity); no plain or hashed segment can be it. */
 const NO_SCOPE = '~';
+/** An identity as cacheIdentity() makes it. */
+const DERIVED_IDENTITY = /^@[A-Za-z0-9_-]{22}$/;
 
 function sha256(input: string): string {
   return createHash('sha256').update(input).digest('base64url');
@@ -55,6 +61,26 @@ export function scopeSegment(scope: string | undefined): string {
   return PLAIN_SCOPE.test(scope) ? scope : `#${memoSha256(`scope\u0000${scope}`).slice(0, 22)}`;
 }
 
+/**
+ * The identity segment of keys: the `namespace` option when given (shown as given when plain,
+ * else hashed, as a scope is), else the derived identity (cacheIdentity(); anything else given is
+ * hashed into that form), else `~` for a cache that was given neither.
+ */
+export function identitySegment(
+  namespace: string | undefined,
+  identity: string | undefined,
+): string {
+  if (namespace !== undefined) {
+    return PLAIN_SCOPE.test(namespace)
+      ? namespace
+      : `#${memoSha256(`namespace\u0000${namespace}`).slice(0, 22)}`;
+  }
+  if (identity === undefined) return NO_SCOPE;
+  return DERIVED_IDENTITY.test(identity)
+    ? identity
+    : `@${memoSha256(`identity\u0000${identity}`).slice(0, 22)}`;
+}
+
 /** A tag as it appears in keys and logs (so `user:alice@example.com` is never shown). */
 export function tagSegment(tag: string): string {
   return PLAIN_TAG.test(tag) ? tag : `#${memoSha256(`tag\u0000${tag}`).slice(0, 22)}`;
@@ -68,18 +94,57 @@ export function normalizeTags(tags: readonly string[] | undefined): readonly str
 }
 const EMPTY: readonly string[] = [];
 
-/** The statement's text and parameters as pg sends them (values given apart win, as in pg). */
+/**
+ * The statement's text and parameters as pg sends them (values given apart win, as in pg), and
+ * the shape of its result: `rowMode`, plus `+binary` for a QueryConfig with `binary` (pg then
+ * asks for results in binary format, which parse differently).
+ */
 export function statementParts(
   text: string | QueryConfigLike,
   values: readonly unknown[] | undefined,
 ): { sql: string; values: readonly unknown[] | undefined; rowMode: string } {
   if (typeof text === 'string') return { sql: text, values, rowMode: '' };
-  return { sql: text.text, values: values ?? text.values, rowMode: text.rowMode ?? '' };
+  // pg makes rows arrays for 'array' only; any other rowMode is its default, object rows.
+  const rowMode = text.rowMode === 'array' ? 'array' : '';
+  return {
+    sql: text.text,
+    values: values ?? text.values,
+    rowMode: (text as { binary?: unknown }).binary ? `${rowMode}+binary` : rowMode,
+  };
 }
 
 /**
- * The hash part of an entry key. Every variable part is length-prefixed or self-delimiting, so
- * two different calls cannot produce the same hash input.
+ * The parameters as pg puts them on the wire (see prepare-value.ts): one part per value, `n` for
+ * NULL, `s<length>:<text>`, or `b<base64>;` for a Buffer (sent in binary format, so never equal
+ * to a string). Undefined when pg would refuse them: values that are not an array, or a value it
+ * cannot serialise (a BigInt inside JSON, a circular toPostgres, a toPostgres that throws); such
+ * a read must go to the database, to fail there exactly as pg fails.
+ */
+export function paramsKeyPart(values: unknown): string | undefined {
+  if (values === undefined || values === null) return '';
+  if (!Array.isArray(values)) return undefined;
+  let out = '';
+  for (let i = 0; i < values.length; i++) {
+    let prepared: unknown;
+    try {
+      prepared = prepareValue(values[i]);
+    } catch {
+      return undefined;
+    }
+    if (prepared === null || prepared === undefined) out += 'n';
+    else if (typeof prepared === 'string') out += `s${prepared.length}:${prepared}`;
+    else if (prepared instanceof Buffer) out += `b${prepared.toString('base64')};`;
+    // Anything else makes pg's serializer throw.
+    else return undefined;
+  }
+  return out;
+}
+
+/**
+ * The hash part of an entry key; undefined when pg would refuse the parameters (see
+ * {@link paramsKeyPart}), with a caller's `key` too (a hit must not answer a call pg fails).
+ * Every variable part is length-prefixed or self-delimiting, so two different calls cannot
+ * produce the same hash input.
  */
 export function entryHash(
   sql: string,
@@ -87,13 +152,15 @@ export function entryHash(
   rowMode: string,
   tags: readonly string[],
   explicitKey: string | undefined,
-): string {
+): string | undefined {
+  const params = paramsKeyPart(values);
+  if (params === undefined) return undefined;
   const tagPart = tags.length === 0 ? '' : JSON.stringify(tags);
   if (explicitKey !== undefined) {
     return memoSha256(`k1\u0000${explicitKey.length}:${explicitKey}\u0000${tagPart}`);
   }
   return memoSha256(
-    `q1\u0000${rowMode}\u0000${sql.length}:${sql}\u0000${encodeValuesForKey(values)}\u0000${tagPart}`,
+    `q2\u0000${rowMode}\u0000${sql.length}:${sql}\u0000${values?.length ?? 0}:${params}\u0000${tagPart}`,
   );
 }
 

@@ -95,6 +95,17 @@ export interface CacheOptions {
    */
   prefix?: string;
   /**
+   * Which data the pool reads, in its keys: pools with the same namespace (and prefix) share
+   * entries, whatever their connection settings. Replaces the identity derived from the pools
+   * (database, user and servers of the primary and the replicas, hashed), for example to share
+   * entries between services that reach one database through different hosts (a proxy, a DNS
+   * alias), or to keep apart pools whose settings look alike but whose data differ (pools
+   * without pg's `options`, other type parsers). Shown as given in keys when it is a short plain
+   * identifier (`[A-Za-z0-9_.-]`, up to 64), else hashed.
+   * @default derived from the pools' database, user and servers
+   */
+  namespace?: string;
+  /**
    * Who may share entries; overridable per call. See {@link CacheScope}.
    * @default none: all reads of this pool share entries
    */
@@ -172,6 +183,7 @@ export interface CacheCallOptions {
 export interface ResolvedCacheOptions {
   store: CacheStore;
   prefix: string;
+  namespace: string | undefined;
   scope: CacheScope | undefined;
   ttl: number;
   jitter: number;
@@ -213,6 +225,7 @@ const MAX_TIMER_MS = 2_147_483_647;
 const MAX_TAGS = 32;
 const MAX_TAG_LENGTH = 256;
 const MAX_KEY_LENGTH = 4_096;
+const MAX_NAMESPACE_LENGTH = 256;
 
 type Check = (value: unknown) => string | undefined;
 
@@ -232,6 +245,10 @@ const isPrefix: Check = (v) =>
   typeof v === 'string' && v.length >= 1 && v.length <= 128 && !/[{}\s]/.test(v)
     ? undefined
     : 'must be a string of 1 to 128 characters without {, } or whitespace';
+const isNamespace: Check = (v) =>
+  typeof v === 'string' && v.length >= 1 && v.length <= MAX_NAMESPACE_LENGTH
+    ? undefined
+    : `must be a non-empty string of at most ${MAX_NAMESPACE_LENGTH} characters`;
 const isScope: Check = (v) =>
   typeof v === 'string' || typeof v === 'function'
     ? undefined
@@ -255,6 +272,7 @@ export const tagsProblem: Check = (v) => {
 
 const TOP: Record<string, Check> = {
   prefix: isPrefix,
+  namespace: isNamespace,
   scope: isScope,
   ttl: isInt(1),
   jitter: isNumber(0, 1),
@@ -385,6 +403,7 @@ export function resolveCacheOptions(
   return {
     store,
     prefix: (given.prefix as string | undefined) ?? CACHE_DEFAULTS.prefix,
+    namespace: given.namespace as string | undefined,
     scope: given.scope as CacheScope | undefined,
     ttl: (given.ttl as number | undefined) ?? CACHE_DEFAULTS.ttl,
     jitter: (given.jitter as number | undefined) ?? CACHE_DEFAULTS.jitter,

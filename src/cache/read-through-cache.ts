@@ -23,12 +23,13 @@ import type { BreakerState } from '../telemetry/events.js';
 import type { LoggerLike } from '../telemetry/logger.js';
 import { CacheBreaker } from './cache-breaker.js';
 import { setCacheInfo } from './cache-info.js';
-import { type DecodedEntry, decodeEntry, encodeEntry } from './codec.js';
+import { type DecodedEntry, decodeEntry, encodeEntry, isDecoded } from './codec.js';
 import { jitteredTtl } from './expiry.js';
 import { type Guarded, StoreGuard, UNAVAILABLE } from './guarded-store.js';
 import {
   entryHash,
   entryKey,
+  identitySegment,
   isVersion,
   lockKey,
   normalizeTags,
@@ -55,6 +56,18 @@ export interface ReadThroughCacheDeps {
   logger: LoggerLike;
   /** Called on every change of the cache breaker's state (emit `cacheBreaker` from here). */
   onBreaker: (state: BreakerState, previous: BreakerState) => void;
+  /**
+   * Which data the pool reads: `cacheIdentity(pools)` of every pool reads may reach. Part of
+   * every entry key, so pools on different databases (users, servers) never share entries.
+   * Ignored when the options give a `namespace`; without either, keys carry `~` and every cache
+   * on the store shares entries.
+   */
+  identity?: string;
+}
+
+/** An entry read from the store that is the entry of another key (a desynchronised reply). */
+class ForeignEntryError extends Error {
+  override readonly name = 'ForeignEntryError';
 }
 
 type QueryText = string | QueryConfigLike;
@@ -100,6 +113,8 @@ export class ReadThroughCache implements CacheHandle {
   private readonly defaults: CallSettings;
   /** The pool's scope as it appears in keys, when it is a fixed string (computed once). */
   private readonly fixedScope: string | undefined;
+  /** `<prefix><identity>:`, the start of every entry key (tag keys have the bare prefix). */
+  private readonly entryPrefix: string;
   private readonly logger: LoggerLike;
   private readonly lastWarned = new Map<string, number>();
   private closed = false;
@@ -134,6 +149,7 @@ export class ReadThroughCache implements CacheHandle {
       scope: options.scope,
     };
     this.fixedScope = typeof options.scope === 'function' ? undefined : scopeSegment(options.scope);
+    this.entryPrefix = `${options.prefix}${identitySegment(options.namespace, deps.identity)}:`;
     if (this.store instanceof RedisStore) {
       for (const advice of clientAdvice(this.store.client, options.breaker.resetTimeout)) {
         this.logger.warn({}, `resilient-pool: cache: ${advice} (see docs/cache.md)`);
@@ -177,7 +193,9 @@ export class ReadThroughCache implements CacheHandle {
     const scope = this.scopeOf(settings, sql, params, tags);
     if (scope === undefined) return this.bypass(load, '');
     const hash = entryHash(sql, params, rowMode, tags, settings.key);
-    const base = entryKey(this.options.prefix, scope, hash, undefined);
+    // Parameters pg cannot send: the database answers, with pg's own error.
+    if (hash === undefined) return this.bypass(load, '');
+    const base = entryKey(this.entryPrefix, scope, hash, undefined);
     if (!this.breaker.admits) return this.bypass(load, base);
     return this.keyed(base, scope, hash, tags, settings, load, signal);
   }
@@ -252,7 +270,7 @@ export class ReadThroughCache implements CacheHandle {
     return this.tagVersions(tags).then((versions) =>
       versions === UNAVAILABLE
         ? this.bypass(load, base)
-        : this.lookup(entryKey(this.options.prefix, scope, hash, versions), settings, load, signal),
+        : this.lookup(entryKey(this.entryPrefix, scope, hash, versions), settings, load, signal),
     );
   }
 
@@ -345,7 +363,11 @@ export class ReadThroughCache implements CacheHandle {
   private deliver(outcome: Outcome, leader: boolean): QueryResultLike {
     const { kind, key, text } = outcome;
     let result = outcome.result;
-    if (!leader && text !== undefined) result = decodeEntry(text, key)?.result ?? result;
+    if (!leader && text !== undefined) {
+      // The text was checked when it was read (or just written), so this decode succeeds.
+      const copy = decodeEntry(text, key);
+      if (isDecoded(copy)) result = copy.result;
+    }
     switch (kind) {
       case 'hit':
         this.counters.hits++;
@@ -425,13 +447,27 @@ export class ReadThroughCache implements CacheHandle {
     }
   }
 
-  /** The entry at `key`: null when there is none (or it has another format). */
+  /**
+   * The entry at `key`: null when there is none, or it has another format, or it does not pass
+   * validation (counted as `corrupt`; the read then fills it again like any miss). The entry of
+   * another key is a store failure: a reply that reached the wrong command.
+   */
   private get(key: string): Guarded<Found | null> {
     return this.guard.call('GET', () =>
       this.store.get(key).then((text) => {
         if (text === null) return null;
         const entry = decodeEntry(text, key);
-        return entry === undefined ? null : { text, entry };
+        if (isDecoded(entry)) return { text, entry };
+        if (entry.rejected === 'foreign') throw new ForeignEntryError(entry.reason);
+        if (entry.rejected === 'corrupt') {
+          this.counters.corrupt++;
+          this.warnThrottled(
+            'corrupt',
+            { reason: entry.reason },
+            'resilient-pool: a cache entry failed validation and was treated as a miss',
+          );
+        }
+        return null;
       }),
     );
   }

@@ -30,6 +30,12 @@ export interface CacheStats {
   errors: number;
   /** Store calls among `errors` that got no answer within `timeout`. */
   timeouts: number;
+  /**
+   * Entries found in the store that failed validation (tampered with, truncated, of the wrong
+   * shape, not written by this library). Each was treated as a miss: the read went to the
+   * database and the entry was written again.
+   */
+  corrupt: number;
   /** Tags invalidated (one per tag per `invalidate()` call). */
   invalidations: number;
   /** Tag invalidations that could not be applied (store down); such entries expire by ttl. */
@@ -49,6 +55,7 @@ export function newCounters(): CacheCounters {
     oversize: 0,
     errors: 0,
     timeouts: 0,
+    corrupt: 0,
     invalidations: 0,
     invalidationFailures: 0,
   };

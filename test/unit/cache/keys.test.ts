@@ -3,6 +3,7 @@ import { jitteredTtl } from '../../../src/cache/expiry.js';
 import {
   entryHash,
   entryKey,
+  identitySegment,
   lockKey,
   normalizeTags,
   scopeSegment,
@@ -16,6 +17,7 @@ const SQL = 'SELECT * FROM users WHERE email = $1 AND tenant = $2';
 
 function keyOf(values: unknown[], opts: { rowMode?: string; tags?: string[]; key?: string } = {}) {
   const hash = entryHash(SQL, values, opts.rowMode ?? '', normalizeTags(opts.tags), opts.key);
+  if (hash === undefined) throw new Error('no key: pg would refuse these values');
   return entryKey('rp:', scopeSegment(undefined), hash, undefined);
 }
 
@@ -93,9 +95,108 @@ describe('cache keys', () => {
     });
   });
 
+  it('tell results in binary format apart, and treat a rowMode pg ignores as none', () => {
+    expect(statementParts({ text: 'SELECT 1', binary: true } as never, undefined).rowMode).toBe(
+      '+binary',
+    );
+    expect(
+      statementParts({ text: 'SELECT 1', rowMode: 'objects' } as never, undefined).rowMode,
+    ).toBe('');
+  });
+
   it('start versions from the clock in microseconds', () => {
     expect(versionFloor(1_700_000_000_000)).toBe(1_700_000_000_000_000);
     expect(Number.isSafeInteger(versionFloor())).toBe(true);
+  });
+});
+
+describe('cache keys follow what pg sends', () => {
+  const same = (a: unknown[], b: unknown[]) => expect(keyOf(a)).toBe(keyOf(b));
+  const apart = (a: unknown[], b: unknown[]) => expect(keyOf(a)).not.toBe(keyOf(b));
+
+  it('tell apart values whose toPostgres() differ, however alike their fields', () => {
+    class Money {
+      constructor(
+        readonly amount: number,
+        private readonly currency: string,
+      ) {}
+      toPostgres() {
+        return `${this.amount} ${this.currency}`;
+      }
+    }
+    // Enumerable fields alike (JSON.stringify gives {"amount":5} for both): sent differently.
+    const eur = new Money(5, 'EUR');
+    const usd = new Money(5, 'USD');
+    Object.defineProperty(eur, 'currency', { enumerable: false });
+    Object.defineProperty(usd, 'currency', { enumerable: false });
+    expect(JSON.stringify(eur)).toBe(JSON.stringify(usd));
+    apart([eur], [usd]);
+    same([eur], ['5 EUR']);
+  });
+
+  it('share a key between values pg sends alike', () => {
+    same([1], ['1']);
+    same([null], [undefined]);
+    same([true], ['true']);
+    same([10n], ['10']);
+    same([-0], [0]);
+    same([[1, 'a', null]], ['{"1","a",NULL}']);
+    same([{ a: 1 }], ['{"a":1}']);
+    same([new Uint8Array([1, 2])], [Buffer.from([1, 2])]);
+  });
+
+  it('keep apart values pg sends differently', () => {
+    apart([null], ['']);
+    apart([null], ['null']);
+    // A Buffer is a binary-format parameter; a string with the same bytes is text.
+    apart([Buffer.from('ab')], ['ab']);
+    apart([new Date(0)], [new Date(1)]);
+    apart([[1, 2]], ['1,2']);
+    apart(['a', 'b'], ['ab']);
+    apart(['a', ''], ['a']);
+    apart([], ['']);
+  });
+
+  it('give no key for values pg cannot send, so the read goes to the database', () => {
+    const circular: { toPostgres?: () => unknown } = {};
+    circular.toPostgres = () => circular;
+    const selfish: Record<string, unknown> = {};
+    selfish.self = selfish;
+    const cases: unknown[][] = [
+      [selfish],
+      [{ big: 1n }],
+      [circular],
+      [
+        {
+          toPostgres() {
+            throw new Error('nope');
+          },
+        },
+      ],
+      [[{ toPostgres: () => Buffer.from('x') }]],
+    ];
+    for (const values of cases) {
+      expect(entryHash(SQL, values, '', [], undefined)).toBeUndefined();
+      // With a caller's key too: a hit must not answer a call pg would fail.
+      expect(entryHash(SQL, values, '', [], 'mine')).toBeUndefined();
+    }
+    expect(entryHash(SQL, { 0: 'a' } as never, '', [], undefined)).toBeUndefined();
+  });
+
+  it('treat no values and an empty array alike', () => {
+    expect(entryHash(SQL, undefined, '', [], undefined)).toBe(
+      entryHash(SQL, [], '', [], undefined),
+    );
+  });
+});
+
+describe('identity segment', () => {
+  it('shows a plain namespace as given, hashes any other, and prefers it to the identity', () => {
+    expect(identitySegment('orders-db', '@AAAAAAAAAAAAAAAAAAAAAA')).toBe('orders-db');
+    expect(identitySegment('a:b{x}', undefined)).toMatch(/^#[A-Za-z0-9_-]{22}$/);
+    expect(identitySegment(undefined, '@AAAAAAAAAAAAAAAAAAAAAA')).toBe('@AAAAAAAAAAAAAAAAAAAAAA');
+    expect(identitySegment(undefined, 'postgres://u:secret@h/db')).toMatch(/^@[A-Za-z0-9_-]{22}$/);
+    expect(identitySegment(undefined, undefined)).toBe('~');
   });
 });
 

@@ -97,6 +97,11 @@ describe('ReadThroughCache', () => {
       const load = loader();
       await settle(cache.read(SQL, [1], true, load));
       await settle(cache.read(SQL, [2], true, load));
+      // A Buffer is sent in binary format: another query than the text '1'.
+      await settle(cache.read(SQL, [Buffer.from('1')], true, load));
+      expect(load).toHaveBeenCalledTimes(3);
+      // 1 and '1' are the same text on the wire: one entry (scoping.test.ts has more).
+      await cache.whenIdle();
       await settle(cache.read(SQL, ['1'], true, load));
       expect(load).toHaveBeenCalledTimes(3);
     });
@@ -193,14 +198,14 @@ describe('ReadThroughCache', () => {
       const { cache, store } = setup();
       const r = await settle(cache.read(SQL, ['alice@example.com'], true, loader()));
       await cache.whenIdle();
-      expect(cacheInfo(r)!.key).toMatch(/^rp:~:[A-Za-z0-9_-]{43}$/);
+      expect(cacheInfo(r)!.key).toMatch(/^rp:~:~:[A-Za-z0-9_-]{43}$/);
       expect(store.written.join(' ')).not.toContain('alice');
     });
 
     it('fold tag versions in, so an invalidation makes old entries unreachable', async () => {
       const { cache } = setup();
       const r = await settle(cache.read(SQL, [1], { tags: ['users'] }, loader()));
-      expect(cacheInfo(r)!.key).toMatch(/^rp:~:[A-Za-z0-9_-]{43}:\d{16,}$/);
+      expect(cacheInfo(r)!.key).toMatch(/^rp:~:~:[A-Za-z0-9_-]{43}:\d{16,}$/);
     });
   });
 
@@ -395,19 +400,19 @@ describe('ReadThroughCache', () => {
       const b = await settle(cache.read(SQL, [1], true, load));
       await cache.whenIdle();
       expect(load).toHaveBeenCalledTimes(2);
-      expect(cacheInfo(a)!.key).toMatch(/^rp:acme:/);
-      expect(cacheInfo(b)!.key).toMatch(/^rp:globex:/);
+      expect(cacheInfo(a)!.key).toMatch(/^rp:~:acme:/);
+      expect(cacheInfo(b)!.key).toMatch(/^rp:~:globex:/);
       tenant = 'acme';
       expect(cacheInfo(await settle(cache.read(SQL, [1], true, load)))?.hit).toBe(true);
       const own = await settle(cache.read(SQL, [1], { scope: 'admin' }, load));
-      expect(cacheInfo(own)!.key).toMatch(/^rp:admin:/);
+      expect(cacheInfo(own)!.key).toMatch(/^rp:~:admin:/);
       expect(load).toHaveBeenCalledTimes(3);
     });
 
     it('hashes a scope that is not a plain identifier', async () => {
       const { cache } = setup({ scope: 'user:alice@example.com' });
       const r = await settle(cache.read(SQL, [1], true, loader()));
-      expect(cacheInfo(r)!.key).toMatch(/^rp:#[A-Za-z0-9_-]{22}:/);
+      expect(cacheInfo(r)!.key).toMatch(/^rp:~:#[A-Za-z0-9_-]{22}:/);
     });
 
     it('skips the cache when the scope function fails, rather than share', async () => {
