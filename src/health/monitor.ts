@@ -10,9 +10,6 @@ import type { Endpoint } from '../endpoint/endpoint.js';
 import type { ResilientPoolEvents } from '../telemetry/events.js';
 import type { LoggerLike } from '../telemetry/logger.js';
 import { type ProbeResult, Prober } from './probe.js';
-import type { EndpointHealth } from './types.js';
-
-export type { EndpointHealth, HealthState } from './types.js';
 
 export interface HealthSettings {
   intervalMs: number;
