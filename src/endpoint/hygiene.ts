@@ -4,7 +4,7 @@
  * `resetOnRelease`, `leakDetection`) except rolling back a transaction left open, which is always
  * on because a client inside a transaction must never reach the next caller.
  */
-import type { ResolvedHygieneOptions } from '../options.js';
+import type { ResolvedHygieneOptions } from '../options/resolved.js';
 import type { PgClientLike } from '../pg-like.js';
 import type { EndpointRole } from '../telemetry/events.js';
 

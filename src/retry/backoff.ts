@@ -1,4 +1,4 @@
-import type { RetryOptions } from '../options.js';
+import type { RetryOptions } from '../options/policy-types.js';
 
 /**
  * Full jitter (AWS architecture blog, "Exponential Backoff And Jitter"): the n-th retry waits a

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/errors.js';
-import { DEFAULTS, resolveOptions } from '../../src/options.js';
+import { DEFAULTS } from '../../src/options/defaults.js';
+import { resolveOptions } from '../../src/options/pool.js';
 import { FakePool } from '../support/fake-pool.js';
 
 function problemsOf(input: unknown): readonly string[] {

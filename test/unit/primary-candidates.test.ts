@@ -79,7 +79,7 @@ describe('primary candidates', () => {
   });
 
   it('validates the candidate list', async () => {
-    const { resolveOptions } = await import('../../src/options.js');
+    const { resolveOptions } = await import('../../src/options/pool.js');
     expect(() => resolveOptions({ primary: [] })).toThrow(/must not be empty/);
     const p = new FakePool('p');
     expect(() => resolveOptions({ primary: [p, p] })).toThrow(/same pool object/);

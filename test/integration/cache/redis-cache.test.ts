@@ -6,8 +6,9 @@
 import type { Redis } from 'ioredis';
 import { afterEach, expect, it, vi } from 'vitest';
 import { cacheInfo } from '../../../src/cache/cache-info.js';
-import { type CacheOptions, resolveCacheOptions } from '../../../src/cache/options.js';
 import { ReadThroughCache } from '../../../src/cache/read-through-cache.js';
+import { resolveCacheOptions } from '../../../src/options/cache.js';
+import type { CacheOptions } from '../../../src/options/cache-types.js';
 import type { QueryResultLike } from '../../../src/pg-like.js';
 import type { BreakerState } from '../../../src/telemetry/events.js';
 import { until } from '../../support/wait.js';

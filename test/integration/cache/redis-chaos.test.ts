@@ -8,8 +8,8 @@
  */
 import { afterEach, expect, it, vi } from 'vitest';
 import { cacheInfo } from '../../../src/cache/cache-info.js';
-import { resolveCacheOptions } from '../../../src/cache/options.js';
 import { ReadThroughCache } from '../../../src/cache/read-through-cache.js';
+import { resolveCacheOptions } from '../../../src/options/cache.js';
 import type { QueryResultLike } from '../../../src/pg-like.js';
 import type { BreakerState } from '../../../src/telemetry/events.js';
 import { ChaosProxy } from '../../../src/testing/chaos-proxy.js';

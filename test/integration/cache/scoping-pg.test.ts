@@ -9,10 +9,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cacheInfo } from '../../../src/cache/cache-info.js';
 import { cacheIdentity } from '../../../src/cache/identity.js';
 import { MemoryStore } from '../../../src/cache/memory-store.js';
-import { resolveCacheOptions } from '../../../src/cache/options.js';
 import { ReadThroughCache } from '../../../src/cache/read-through-cache.js';
+import { ResilientPool } from '../../../src/index.js';
+import { resolveCacheOptions } from '../../../src/options/cache.js';
 import type { PgPoolLike, QueryResultLike } from '../../../src/pg-like.js';
-import { ResilientPool } from '../../../src/resilient-pool.js';
 import { useCluster } from '../../support/cluster.js';
 import { describeWithRedis, testPrefix, useRedisClients } from './redis-env.js';
 

@@ -4,7 +4,7 @@
  */
 import { expect, it } from 'vitest';
 import { cacheInfo } from '../../../src/cache/index.js';
-import { ResilientPool } from '../../../src/resilient-pool.js';
+import { ResilientPool } from '../../../src/index.js';
 import { NEEDS_LOCAL_CLUSTER, useCluster } from '../../support/cluster.js';
 import { until } from '../../support/wait.js';
 import { describeWithRedis, testPrefix, useRedisClients } from './redis-env.js';

@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { expect, it } from 'vitest';
 import { cacheInfo } from '../../../src/cache/index.js';
-import { ResilientPool } from '../../../src/resilient-pool.js';
+import { ResilientPool } from '../../../src/index.js';
 import { useCluster } from '../../support/cluster.js';
 import { describeWithRedis, REDIS_URL } from './redis-env.js';
 

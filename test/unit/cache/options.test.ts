@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryStore } from '../../../src/cache/memory-store.js';
+import { RedisStore } from '../../../src/cache/redis-store.js';
 import {
-  CACHE_DEFAULTS,
   isCacheCallOption,
   isTagList,
   resolveCacheOptions,
   resolveCallSettings,
-} from '../../../src/cache/options.js';
-import { RedisStore } from '../../../src/cache/redis-store.js';
+} from '../../../src/options/cache.js';
+import { CACHE_DEFAULTS } from '../../../src/options/defaults.js';
 
 const fakeRedis = {
   get: async () => null,

@@ -9,8 +9,9 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { cacheInfo } from '../../../src/cache/cache-info.js';
 import { cacheIdentity } from '../../../src/cache/identity.js';
 import { MemoryStore } from '../../../src/cache/memory-store.js';
-import { type CacheOptions, resolveCacheOptions } from '../../../src/cache/options.js';
 import { ReadThroughCache } from '../../../src/cache/read-through-cache.js';
+import { resolveCacheOptions } from '../../../src/options/cache.js';
+import type { CacheOptions } from '../../../src/options/cache-types.js';
 import type { PgPoolLike, QueryResultLike } from '../../../src/pg-like.js';
 import { FlakyStore, pgResult } from './helpers.js';
 
