@@ -15,13 +15,17 @@
  * open reads do not touch the store at all. A store failure never fails a read.
  */
 import { randomUUID } from 'node:crypto';
+import type { CircuitBreaker } from '../breaker/circuit-breaker.js';
 import { classify } from '../classify.js';
 import { raceAbort } from '../deadline.js';
 import { abortError, ConfigError } from '../errors.js';
+import { resolveCallSettings, tagsProblem } from '../options/cache.js';
+import type { CacheCallOptions } from '../options/cache-types.js';
+import type { CallSettings, ResolvedCacheOptions } from '../options/resolved.js';
 import type { QueryConfigLike, QueryResultLike } from '../pg-like.js';
 import type { BreakerState } from '../telemetry/events.js';
 import type { LoggerLike } from '../telemetry/logger.js';
-import { CacheBreaker } from './cache-breaker.js';
+import { createCacheBreaker } from './cache-breaker.js';
 import { setCacheInfo } from './cache-info.js';
 import { type DecodedEntry, decodeEntry, encodeEntry, isDecoded } from './codec.js';
 import { jitteredTtl } from './expiry.js';
@@ -39,13 +43,6 @@ import {
   tagSegment,
   versionFloor,
 } from './keys.js';
-import {
-  type CacheCallOptions,
-  type CallSettings,
-  type ResolvedCacheOptions,
-  resolveCallSettings,
-  tagsProblem,
-} from './options.js';
 import { clientAdvice, RedisStore } from './redis-store.js';
 import { SingleFlight } from './single-flight.js';
 import { type CacheCounters, type CacheStats, newCounters } from './stats.js';
@@ -105,7 +102,7 @@ export interface CacheHandle {
 
 export class ReadThroughCache implements CacheHandle {
   private readonly store: CacheStore;
-  private readonly breaker: CacheBreaker;
+  private readonly breaker: CircuitBreaker;
   private readonly guard: StoreGuard;
   private readonly counters: CacheCounters = newCounters();
   private readonly flights = new SingleFlight<Outcome>();
@@ -125,7 +122,7 @@ export class ReadThroughCache implements CacheHandle {
   ) {
     this.logger = deps.logger;
     this.store = options.store;
-    this.breaker = new CacheBreaker(options.breaker, (state, previous) => {
+    this.breaker = createCacheBreaker(options.breaker, (state, previous) => {
       if (state === 'open') {
         this.logger.warn(
           { previous },
@@ -251,7 +248,7 @@ export class ReadThroughCache implements CacheHandle {
    */
   close(): void {
     this.closed = true;
-    this.breaker.close();
+    this.breaker.shutdown();
   }
 
   // ---- the read path ---------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { EndpointBreaker } from '../../src/endpoint/breaker.js';
-import { AcquireTimeoutError, CircuitOpenError } from '../../src/errors.js';
+import { EndpointBreaker } from '../../src/endpoint/endpoint-breaker.js';
+import { AbortedError, AcquireTimeoutError, CircuitOpenError } from '../../src/errors.js';
 import type { BreakerState } from '../../src/telemetry/events.js';
 import { pgError, socketError } from '../support/fake-pool.js';
 
@@ -150,6 +150,29 @@ describe('EndpointBreaker', () => {
     const err = breaker.openError();
     expect(err.code).toBe('E_CIRCUIT_OPEN');
     expect(err.endpoint).toBe('primary');
+    breaker.shutdown();
+  });
+
+  it('counts a failure the classification cannot see (a primary found read-only)', () => {
+    const { breaker } = setup({ consecutiveFailures: 2, volumeThreshold: 1_000 });
+    breaker.recordFailure(pgError('25006')); // read-only: not a health failure by itself
+    expect(breaker.state).toBe('closed');
+    breaker.recordHealthFailure();
+    breaker.recordHealthFailure();
+    expect(breaker.state).toBe('open');
+    breaker.shutdown();
+  });
+
+  it('a probe answered read-only (25006) or abandoned by its caller re-opens the circuit', async () => {
+    const { breaker } = setup({ volumeThreshold: 1 });
+    breaker.recordFailure(socketError());
+    await vi.advanceTimersByTimeAsync(1_000);
+    await breaker.probe(() => Promise.reject(pgError('25006'))).catch(() => {});
+    expect(breaker.state).toBe('open');
+    await vi.advanceTimersByTimeAsync(1_000);
+    const aborted = new AbortedError('primary', undefined);
+    await breaker.probe(() => Promise.reject(aborted)).catch(() => {});
+    expect(breaker.state).toBe('open');
     breaker.shutdown();
   });
 

@@ -4,16 +4,7 @@
  * circuit costs one increment per call instead of opossum's per-call promise, events and clock
  * reads (measured at about 0.6 µs per call; see docs/how-it-works.md).
  */
-import type { BreakerOptions } from '../options.js';
-
-type WindowOptions = Pick<
-  Required<BreakerOptions>,
-  | 'errorThresholdPercentage'
-  | 'volumeThreshold'
-  | 'consecutiveFailures'
-  | 'rollingCountTimeout'
-  | 'rollingCountBuckets'
->;
+import type { HealthWindowSettings } from './types.js';
 
 export class HealthWindow {
   private readonly successes: number[];
@@ -24,7 +15,7 @@ export class HealthWindow {
   private streak = 0;
   private readonly timer: ReturnType<typeof setInterval>;
 
-  constructor(private readonly options: WindowOptions) {
+  constructor(private readonly options: HealthWindowSettings) {
     this.successes = new Array(options.rollingCountBuckets).fill(0);
     this.failures = new Array(options.rollingCountBuckets).fill(0);
     this.timer = setInterval(
@@ -34,13 +25,13 @@ export class HealthWindow {
     this.timer.unref();
   }
 
-  /** A call the server answered (including SQL errors). Hot path: two stores. */
+  /** A call the dependency answered. Hot path: two stores. */
   success(): void {
     this.successes[this.index]!++;
     this.streak = 0;
   }
 
-  /** A health failure. Returns true when the circuit should open. */
+  /** A failure that counts against the dependency. Returns true when the circuit should open. */
   failure(): boolean {
     this.failures[this.index]!++;
     this.totalFailures++;
