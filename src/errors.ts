@@ -18,6 +18,7 @@ export type ResilientPoolErrorCode =
   | 'E_POOL_CLOSED'
   | 'E_OUTCOME_UNKNOWN'
   | 'E_ENDPOINT_DOWN'
+  | 'E_ROLLED_BACK'
   | 'E_ABORTED'
   | 'E_TIMEOUT';
 
@@ -169,6 +170,24 @@ export class TransactionOutcomeUnknownError extends OutcomeUnknownError {
       endpoint,
       cause,
       `Outcome unknown: the connection to endpoint "${endpoint ?? 'unknown'}" was lost, or gave no answer in time, while the commit was in flight`,
+    );
+  }
+}
+
+/**
+ * `transaction()`'s COMMIT was answered with ROLLBACK: the transaction had already failed (fn
+ * went on after an error it caught) and nothing was committed. Thrown when no statement error of
+ * the transaction was seen to report instead (it ran on the raw client, say).
+ */
+export class TransactionRolledBackError extends ResilientPoolError {
+  static override readonly code = 'E_ROLLED_BACK';
+  override readonly name = 'TransactionRolledBackError';
+  constructor(endpoint: string | undefined) {
+    super(
+      'E_ROLLED_BACK',
+      `COMMIT on endpoint "${endpoint ?? 'unknown'}" was answered with ROLLBACK: the transaction had already failed, nothing was committed`,
+      false,
+      { endpoint },
     );
   }
 }

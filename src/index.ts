@@ -31,19 +31,22 @@ export {
   ResilientPoolError,
   TimeoutError,
   TransactionOutcomeUnknownError,
+  TransactionRolledBackError,
 } from './errors.js';
 export type { HealthState } from './health/types.js';
 export type {
   BreakerOptions,
+  QueueOptions,
+  RetryOptions,
+  RoutingOptions,
+} from './options/policy-types.js';
+export type {
   EndpointConfig,
   HealthOptions,
   LeakDetectionOptions,
-  QueueOptions,
   ResilientPoolOptions,
-  RetryOptions,
-  RoutingOptions,
   ValidateOptions,
-} from './options.js';
+} from './options/types.js';
 export type { PgClientLike, PgPoolLike, QueryConfigLike, QueryResultLike } from './pg-like.js';
 export type {
   CallOptions,
@@ -51,8 +54,10 @@ export type {
   EndOptions,
   ReadOptions,
   WriteOptions,
-} from './resilient-pool.js';
-export { ResilientPool } from './resilient-pool.js';
+} from './pool/call-options.js';
+export { ResilientPool } from './pool/resilient-pool.js';
+export type { EndpointStats, PoolStats } from './pool/stats.js';
+export type { Transaction, TransactionAttempt, TransactionOptions } from './pool/transaction.js';
 export type { BalancerKind } from './routing/balancers/balancer.js';
 export type {
   BreakerState,
@@ -61,5 +66,3 @@ export type {
   ResilientPoolEvents,
 } from './telemetry/events.js';
 export type { LoggerLike } from './telemetry/logger.js';
-export type { EndpointStats, PoolStats } from './telemetry/stats.js';
-export type { Transaction, TransactionAttempt, TransactionOptions } from './transaction.js';

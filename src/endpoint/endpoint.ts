@@ -10,7 +10,7 @@ import { classify, isHealthFailure } from '../classify.js';
 import { EndpointDownError, PoolClosedError, withoutStack } from '../errors.js';
 import { parseLsn } from '../health/lsn.js';
 import type { EndpointHealth } from '../health/types.js';
-import type { ResolvedEndpointConfig, ResolvedOptions } from '../options.js';
+import type { ResolvedEndpointConfig, ResolvedOptions } from '../options/resolved.js';
 import type { PgClientLike, PgPoolLike, QueryResultLike } from '../pg-like.js';
 import type { BalancerTarget } from '../routing/balancers/balancer.js';
 import { describeError } from '../telemetry/describe-error.js';
@@ -22,7 +22,8 @@ import type {
 } from '../telemetry/events.js';
 import type { LoggerLike } from '../telemetry/logger.js';
 import { type Done, waitedOnOthers } from './acquire.js';
-import { EndpointBreaker } from './breaker.js';
+import { ADMITTED, type Admission, QUEUED, type Refused, refused } from './admission.js';
+import { EndpointBreaker } from './endpoint-breaker.js';
 import { Gate } from './gate.js';
 import { HeldClient } from './held-client.js';
 import { ConnectionHygiene } from './hygiene.js';
@@ -196,18 +197,18 @@ export class Endpoint implements BalancerTarget {
   }
 
   /**
-   * Admission, synchronously: `true` when a permit was taken at once, `false` when the call must
-   * wait in the queue, or the typed refusal (closed, down, circuit open, queue full) as an Error.
-   * The pool checks this before building any promise, so a refusal costs one rejected promise.
+   * Admission, synchronously (see admission.ts): a permit taken at once, a place in the queue, or
+   * the typed refusal (closed, down, circuit open, queue full). The pool checks this before
+   * building any promise, so a refusal costs one rejected promise.
    */
-  admit(): boolean | Error {
+  admit(): Admission {
     this.counters.calls++;
-    if (this.closed) return this.rejected('closed', new PoolClosedError());
-    if (this.down !== undefined) return this.rejected('down', this.downError());
-    if (!this.breaker.admits) return this.rejected('circuit-open', this.breaker.openError());
-    if (this.gate.tryAcquire()) return true;
-    if (this.gate.isFull) return this.rejected('queue-full', this.gate.fullError());
-    return false;
+    if (this.closed) return this.refuse('closed', new PoolClosedError());
+    if (this.down !== undefined) return this.refuse('down', this.downError());
+    if (!this.breaker.admits) return this.refuse('circuit-open', this.breaker.openError());
+    if (this.gate.tryAcquire()) return ADMITTED;
+    if (this.gate.isFull) return this.refuse('queue-full', this.gate.fullError());
+    return QUEUED;
   }
 
   /** Admits and runs one plain statement (internal queries: replay position). */
@@ -220,12 +221,12 @@ export class Endpoint implements BalancerTarget {
    * driver's error unchanged, or a typed one of this library's.
    */
   execute(
-    admitted: boolean | Error,
+    admitted: Admission,
     statement: Statement,
     signal: AbortSignal | undefined,
   ): Promise<QueryResultLike> {
-    if (admitted instanceof Error) return Promise.reject(admitted);
-    if (admitted) return this.runStatement(statement, signal, this.acquireTimeout);
+    if (admitted.kind === 'refused') return Promise.reject(admitted.error);
+    if (admitted === ADMITTED) return this.runStatement(statement, signal, this.acquireTimeout);
     const queuedAt = Date.now();
     return this.gate.acquire(signal).then(
       () => this.runStatement(statement, signal, this.acquireTimeLeft(queuedAt)),
@@ -237,14 +238,14 @@ export class Endpoint implements BalancerTarget {
    * Checks a client out for the caller after `admit()`. The permit is held until the client is
    * released, so clients handed out count against the endpoint's concurrency like queries do.
    */
-  checkout(admitted: boolean | Error, signal: AbortSignal | undefined): Promise<PgClientLike> {
-    if (admitted instanceof Error) return Promise.reject(admitted);
+  checkout(admitted: Admission, signal: AbortSignal | undefined): Promise<PgClientLike> {
+    if (admitted.kind === 'refused') return Promise.reject(admitted.error);
     // Taken here, synchronously inside the caller's connect(), so the stack shows the caller.
     const acquiredAt =
       this.hygiene.leakThreshold === undefined
         ? undefined
         : (new Error('client acquired here').stack ?? '');
-    if (admitted) return this.runCheckout(signal, acquiredAt, this.acquireTimeout);
+    if (admitted === ADMITTED) return this.runCheckout(signal, acquiredAt, this.acquireTimeout);
     const queuedAt = Date.now();
     return this.gate.acquire(signal).then(
       () => this.runCheckout(signal, acquiredAt, this.acquireTimeLeft(queuedAt)),
@@ -469,6 +470,10 @@ export class Endpoint implements BalancerTarget {
     this.counters.rejected[reason]++;
     this.hooks.reject({ endpoint: this.name, reason });
     return err;
+  }
+
+  private refuse(reason: RejectReason, err: Error): Refused {
+    return refused(this.rejected(reason, err));
   }
 
   private onBreakerChange(state: BreakerState, previous: BreakerState): void {

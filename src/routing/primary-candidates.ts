@@ -5,6 +5,7 @@
  * was promoted; the ResilientPool holds writes while it does, so each is sent once, to the new
  * primary.
  */
+import { ResilientPoolError } from '../errors.js';
 import type { PgClientLike, PgPoolLike } from '../pg-like.js';
 
 export interface Candidate {
@@ -18,13 +19,18 @@ type ConnectCallback = (
   done: () => void,
 ) => void;
 
-/** No candidate was writable (all down, or all in recovery), after the whole discovery. */
-export class NoWritableCandidateError extends Error {
+/**
+ * No candidate was writable (all down, or all in recovery), after the whole discovery: no endpoint
+ * can take a write (`E_NO_HEALTHY_ENDPOINT`, so `instanceof NoHealthyEndpointError` holds).
+ */
+export class NoWritableCandidateError extends ResilientPoolError {
+  static override readonly code = 'E_NO_HEALTHY_ENDPOINT';
   override readonly name = 'NoWritableCandidateError';
-  readonly code = 'ECONNREFUSED';
   constructor(readonly answers: ReadonlyArray<{ name: string; answer: string }>) {
     super(
+      'E_NO_HEALTHY_ENDPOINT',
       `no candidate primary is writable: ${answers.map((a) => `${a.name}: ${a.answer}`).join('; ')}`,
+      true,
     );
   }
 }

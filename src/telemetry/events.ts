@@ -58,7 +58,7 @@ export class SafeEmitter extends EventEmitter {
   }
 
   /** Emits `event` only if someone listens; listener errors are logged, never thrown. */
-  emitSafely<E extends EventName>(event: E, payload: ResilientPoolEvents[E]): void {
+  protected emitSafely<E extends EventName>(event: E, payload: ResilientPoolEvents[E]): void {
     if (this.listenerCount(event) === 0) return;
     for (const listener of this.rawListeners(event)) {
       try {

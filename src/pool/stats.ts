@@ -4,7 +4,7 @@
 import type { CacheStats } from '../cache/stats.js';
 import type { Endpoint } from '../endpoint/endpoint.js';
 import type { HealthState } from '../health/types.js';
-import type { BreakerState, EndpointRole, RejectReason } from './events.js';
+import type { BreakerState, EndpointRole, RejectReason } from '../telemetry/events.js';
 
 export interface EndpointStats {
   name: string;

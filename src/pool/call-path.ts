@@ -7,21 +7,22 @@
  * No async function on the success path: it costs the endpoint's one promise plus, when retries
  * are on, one `.catch`.
  */
-import { classify } from './classify.js';
-import { raceAbort } from './deadline.js';
-import type { Endpoint, Statement } from './endpoint/endpoint.js';
-import { AbortedError, abortError, NoHealthyEndpointError, PoolClosedError } from './errors.js';
-import type { RetryOptions } from './options.js';
-import type { PgClientLike, QueryResultLike } from './pg-like.js';
-import { backoffDelay } from './retry/backoff.js';
-import type { RetryBudget } from './retry/budget.js';
-import { mayRetryStatement } from './retry/policy.js';
-import { retryAfterFailure } from './retry/retry-loop.js';
-import type { CandidatePrimary } from './routing/primary-candidates.js';
-import type { Router } from './routing/router.js';
-import { describeError } from './telemetry/describe-error.js';
-import type { ResilientPoolEvents } from './telemetry/events.js';
-import type { LoggerLike } from './telemetry/logger.js';
+import { classify } from '../classify.js';
+import { raceAbort } from '../deadline.js';
+import type { Admission } from '../endpoint/admission.js';
+import type { Endpoint, Statement } from '../endpoint/endpoint.js';
+import { AbortedError, abortError, NoHealthyEndpointError, PoolClosedError } from '../errors.js';
+import type { RetryOptions } from '../options/policy-types.js';
+import type { PgClientLike, QueryResultLike } from '../pg-like.js';
+import { backoffDelay } from '../retry/backoff.js';
+import type { RetryBudget } from '../retry/budget.js';
+import { mayRetryStatement } from '../retry/policy.js';
+import { retryAfterFailure } from '../retry/retry-loop.js';
+import type { CandidatePrimary } from '../routing/primary-candidates.js';
+import type { Router } from '../routing/router.js';
+import { describeError } from '../telemetry/describe-error.js';
+import type { ResilientPoolEvents } from '../telemetry/events.js';
+import type { LoggerLike } from '../telemetry/logger.js';
 
 export type CallRole = 'read' | 'write';
 
@@ -41,11 +42,7 @@ export interface StatementCall extends Call {
 }
 
 /** What to do on a chosen endpoint: run the statement, or check a client out. */
-type Work<C extends Call, T> = (
-  endpoint: Endpoint,
-  admitted: boolean | Error,
-  call: C,
-) => Promise<T>;
+type Work<C extends Call, T> = (endpoint: Endpoint, admitted: Admission, call: C) => Promise<T>;
 
 const runStatement: Work<StatementCall, QueryResultLike> = (endpoint, admitted, call) =>
   endpoint.execute(admitted, call.statement, call.signal);
@@ -114,7 +111,7 @@ export class CallPath {
     const admitted = endpoint.admit();
     // A refusal (closed, down, open circuit, full queue) has nowhere better to go: the router
     // already chose the best endpoint. Reject without entering the retry path.
-    if (admitted instanceof Error) return Promise.reject(admitted);
+    if (admitted.kind === 'refused') return Promise.reject(admitted.error);
     const attempt = work(endpoint, admitted, call);
     if (this.deps.retry.retries === 0) return attempt;
     return attempt.catch((err: unknown) =>

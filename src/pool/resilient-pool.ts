@@ -4,12 +4,12 @@
  * the 'error' event).
  */
 import { setMaxListeners } from 'node:events';
-import {
-  type CacheCallOptions,
-  type CacheHandle,
-  cacheIdentity,
-  ReadThroughCache,
-} from './cache/index.js';
+import { type CacheHandle, cacheIdentity, ReadThroughCache } from '../cache/index.js';
+import { Sessions } from '../consistency/session.js';
+import { withDeadline } from '../deadline.js';
+import { Endpoint } from '../endpoint/endpoint.js';
+import { ConfigError, PoolClosedError } from '../errors.js';
+import { HealthMonitor } from '../health/monitor.js';
 import {
   CONNECT_KEYS,
   callOptionsError,
@@ -17,113 +17,32 @@ import {
   READ_KEYS,
   TRANSACTION_KEYS,
   WRITE_KEYS,
-} from './call-options.js';
+} from '../options/call.js';
+import { DEFAULTS } from '../options/defaults.js';
+import { resolveOptions } from '../options/pool.js';
+import type { ResolvedOptions } from '../options/resolved.js';
+import type { ResilientPoolOptions } from '../options/types.js';
+import type { PgClientLike, QueryConfigLike, QueryResultLike } from '../pg-like.js';
+import { RetryBudget } from '../retry/budget.js';
+import { createBalancer } from '../routing/balancers/create-balancer.js';
+import { SqlClassifier } from '../routing/classify-sql.js';
+import { Router } from '../routing/router.js';
+import { type EventName, type ResilientPoolEvents, SafeEmitter } from '../telemetry/events.js';
+import { createLogger, type LoggerLike } from '../telemetry/logger.js';
+import type { ConnectOptions, EndOptions, ReadOptions, WriteOptions } from './call-options.js';
 import { CallPath, type CallRole } from './call-path.js';
-import { classify } from './classify.js';
-import { endpointAtLeast } from './consistency/replica-at.js';
-import { Sessions } from './consistency/session.js';
-import { type ConsistencyToken, consistencyToken, tokenPosition } from './consistency/token.js';
-import { raceAbort, withDeadline } from './deadline.js';
-import { Endpoint, type Statement } from './endpoint/endpoint.js';
-import { ConfigError, PoolClosedError } from './errors.js';
-import { HealthMonitor } from './health/monitor.js';
-import { type ResilientPoolOptions, type ResolvedOptions, resolveOptions } from './options.js';
-import type { PgClientLike, QueryConfigLike, QueryResultLike } from './pg-like.js';
-import { RetryBudget } from './retry/budget.js';
-import { wasNotSent } from './retry/policy.js';
-import { createBalancer } from './routing/balancers/create-balancer.js';
-import { SqlClassifier } from './routing/classify-sql.js';
-import { CandidatePrimary } from './routing/primary-candidates.js';
-import { Router } from './routing/router.js';
-import { describeError } from './telemetry/describe-error.js';
-import { type EventName, type ResilientPoolEvents, SafeEmitter } from './telemetry/events.js';
-import { createLogger, type LoggerLike } from './telemetry/logger.js';
-import { type PoolStats, snapshotStats } from './telemetry/stats.js';
+import { Housekeeping } from './housekeeping.js';
+import { PoolErrorForwarding } from './pool-errors.js';
+import { PrimaryDiscovery } from './primary-discovery.js';
+import { type Lifecycle, shutDown } from './shutdown.js';
+import { Statements } from './statements.js';
+import { type PoolStats, snapshotStats } from './stats.js';
 import {
   runTransaction,
   type Transaction,
   type TransactionAttempt,
   type TransactionOptions,
 } from './transaction.js';
-import { withTimeout } from './util/with-timeout.js';
-
-/** Options every call takes. */
-export interface CallOptions {
-  /**
-   * Aborts the call: a wait (queue, connect, retry sleep) ends at once, and a running statement
-   * is cancelled on the server. The call rejects with AbortedError.
-   */
-  signal?: AbortSignal;
-  /**
-   * Bounds the whole call, in ms: queue wait, connect, retries and the statement. When it elapses
-   * the statement is cancelled on the server and the call rejects with TimeoutError (E_TIMEOUT).
-   * @default undefined (bounded only by the pool's own timeouts)
-   */
-  timeout?: number;
-}
-
-export interface ReadOptions extends CallOptions {
-  /**
-   * Lets the pool re-send the read after a connection failure even when it may have run on the
-   * primary (the fallback). Without it a read is re-sent only when nothing was sent, or when it
-   * ran on a hot standby, which cannot write: a read whose functions write is never run twice.
-   * @default false
-   */
-  idempotent?: boolean;
-  /**
-   * Read only from an endpoint that has replayed up to this consistency token (from
-   * `consistencyToken(writeResult)`): a replica that has caught up, else the primary after
-   * `routing.consistencyWaitMs`. Never returns data older than the write. Inside `db.session()`
-   * the session's latest token applies without passing it. Not combined with `cache`.
-   * @default undefined
-   */
-  after?: ConsistencyToken;
-  /**
-   * Read through the pool's cache: `true` for the pool's settings, or per-call settings
-   * (`{ ttl, grace, tags, key, scope }`). Needs the pool's `cache` option.
-   * @default false
-   */
-  cache?: boolean | CacheCallOptions;
-}
-
-export interface WriteOptions extends CallOptions {
-  /**
-   * Lets the pool re-send the statement after a connection failure even if it may have run
-   * (for example an upsert that is safe to apply twice).
-   * @default false
-   */
-  idempotent?: boolean;
-  /**
-   * Cache tags this write changes: once it succeeds (or fails in a way that may have applied
-   * it), every cached read with any of these tags is invalidated, in every instance sharing
-   * the cache's Redis. Ignored when the pool has no cache.
-   * @default []
-   */
-  invalidates?: readonly string[];
-  /**
-   * Capture the write's consistency token (one cheap query after the write, on its connection):
-   * read it with `consistencyToken(result)`, pass it as `read(..., { after })`.
-   * @default true inside `db.session()`, else false
-   */
-  captureToken?: boolean;
-}
-
-export interface ConnectOptions extends CallOptions {
-  /**
-   * 'write' checks out a client of the primary; 'read' one of a usable replica (or the primary
-   * as fallback).
-   * @default 'write'
-   */
-  role?: 'read' | 'write';
-}
-
-export interface EndOptions {
-  /**
-   * Longest wait for in-flight calls before the wrapped pools are ended anyway, in ms.
-   * @default 10000
-   */
-  timeout?: number;
-}
 
 type Values = readonly unknown[];
 type Callback<R> = (err: Error | null, result?: QueryResultLike<R>) => void;
@@ -138,24 +57,27 @@ export class ResilientPool extends SafeEmitter {
   private readonly health: HealthMonitor | undefined;
   private readonly sessions = new Sessions();
   /** With `primary: [candidates]`: which candidate is writable, found and found again. */
-  private readonly candidates: CandidatePrimary | undefined;
-  private readonly budget: RetryBudget;
+  private readonly discovery: PrimaryDiscovery | undefined;
   private readonly callPath: CallPath;
+  private readonly statements: Statements;
   /** Aborted with PoolClosedError when `end()` is called: every sleep and wait ends then. */
   private readonly lifetime = new AbortController();
-  private readonly housekeeping: ReturnType<typeof setInterval>;
-  /** Advances the endpoints' generation so that statements running past slowCallMs count. */
-  private readonly slowCallSweep: ReturnType<typeof setInterval> | undefined;
+  private readonly housekeeping: Housekeeping;
+  private readonly poolErrors: PoolErrorForwarding;
   private readonly autoRouting: boolean;
   /** Read/write classification of statement texts, memoised per pool. */
   private readonly sql = new SqlClassifier();
-  private closing: Promise<void> | undefined;
-  private readonly poolErrorListeners = new Map<Endpoint, (err: Error) => void>();
+  private lifecycle: Lifecycle = { state: 'open' };
 
   /** True once `end()` was called (pg.Pool's name). */
-  ending = false;
+  get ending(): boolean {
+    return this.lifecycle.state !== 'open';
+  }
+
   /** True once `end()` finished (pg.Pool's name). */
-  ended = false;
+  get ended(): boolean {
+    return this.lifecycle.state === 'ended';
+  }
 
   constructor(options: ResilientPoolOptions) {
     const resolved = resolveOptions(options);
@@ -186,15 +108,13 @@ export class ResilientPool extends SafeEmitter {
       up: (p: ResilientPoolEvents['up']) => this.emitSafely('up', p),
     };
     if (resolved.primaryCandidates !== undefined) {
-      this.candidates = new CandidatePrimary(
-        resolved.primaryCandidates.map((c) => ({ name: c.name, pool: c.pool })),
+      this.discovery = new PrimaryDiscovery(
+        resolved.primaryCandidates,
         resolved.health.timeoutMs,
-        (from, to) => {
-          logger.warn({ from, to }, `resilient-pool: writes moved from "${from}" to "${to}"`);
-          this.emitSafely('failover', { from, to });
-        },
+        logger,
+        (from, to) => this.emitSafely('failover', { from, to }),
       );
-      resolved.primary.pool = this.candidates;
+      resolved.primary.pool = this.discovery.candidates;
     }
     const primary = new Endpoint(resolved.primary, 'primary', resolved, hooks, logger);
     const replicas = resolved.replicas.map(
@@ -207,31 +127,22 @@ export class ResilientPool extends SafeEmitter {
       resolved.routing.fallbackToPrimary,
     );
     this.endpoints = this.router.all;
+    this.discovery?.attach(primary);
     this.autoRouting = resolved.routing.queryRouting === 'auto';
-    this.budget = new RetryBudget(resolved.retry.budgetPercent, resolved.retry.budgetMinRetries);
-    // One timer for the whole pool, slides the retry budget's 10 s window once a second.
-    this.housekeeping = setInterval(() => this.budget.rotate(), 1_000);
-    this.housekeeping.unref();
+    const budget = new RetryBudget(resolved.retry.budgetPercent, resolved.retry.budgetMinRetries);
+    this.housekeeping = new Housekeeping(budget, this.endpoints, resolved.breaker);
     this.callPath = new CallPath({
       router: this.router,
       retry: resolved.retry,
-      budget: this.budget,
+      budget,
       logger,
-      candidates: this.candidates,
+      candidates: this.discovery?.candidates,
       lifetime: this.lifetime.signal,
       onRetry: (p) => this.emitSafely('retry', p),
     });
-    const { slowCallMs } = resolved.breaker;
-    if (resolved.breaker.enabled && slowCallMs > 0) {
-      this.slowCallSweep = setInterval(
-        () => {
-          for (const endpoint of this.endpoints) endpoint.sweep();
-        },
-        Math.max(1, Math.floor(slowCallMs / 2)),
-      );
-      this.slowCallSweep.unref();
-    }
-    for (const endpoint of this.endpoints) this.listenForPoolErrors(endpoint);
+    this.poolErrors = new PoolErrorForwarding(this.endpoints, logger, (err) => {
+      if (!this.ended && this.listenerCount('error') > 0) this.emitSafely('error', err);
+    });
     // The first candidate is assumed until the candidates have answered; writes wait for that.
     this.rediscoverPrimary();
     // The primary is probed too, also without replicas: a frozen server must be noticed.
@@ -265,6 +176,15 @@ export class ResilientPool extends SafeEmitter {
               ...resolved.replicas.map((e) => e.pool),
             ]),
           });
+    this.statements = new Statements({
+      callPath: this.callPath,
+      router: this.router,
+      sessions: this.sessions,
+      sql: this.sql,
+      readCache: this.readCache,
+      consistencyWaitMs: resolved.routing.consistencyWaitMs,
+      lifetime: this.lifetime.signal,
+    });
   }
 
   /** The read-through cache (`invalidate(tags)`, `stats()`), when the pool has one. */
@@ -337,77 +257,7 @@ export class ResilientPool extends SafeEmitter {
     const invalid =
       options === undefined ? undefined : callOptionsError('read', options, READ_KEYS);
     if (invalid) return Promise.reject(invalid);
-    const statement: Statement = { text, values, captureToken: false };
-    const idempotent = options?.idempotent ?? false;
-    // A read that must see a write: the caller's token, or its session's latest.
-    const token = options?.after ?? this.sessions.current()?.token;
-    if (token !== undefined && this.router.replicas.length > 0 && options?.cache === undefined) {
-      const position = tokenPosition(token);
-      if (position !== undefined) {
-        return this.readAfter(statement, idempotent, options, position) as Promise<
-          QueryResultLike<R>
-        >;
-      }
-    }
-    const cache = options?.cache;
-    // Only what the classifier is sure is a plain read is cached: a read() whose statement
-    // writes (a function with side effects aside, which no classifier sees) bypasses the cache.
-    const sql = typeof text === 'string' ? text : text?.text;
-    if (
-      cache !== undefined &&
-      cache !== false &&
-      typeof sql === 'string' &&
-      this.sql.classify(sql) === 'read'
-    ) {
-      if (this.readCache === undefined) {
-        return Promise.reject(
-          new ConfigError(["read(): option 'cache' needs the pool's `cache` option"]),
-        );
-      }
-      if (this.ending) return Promise.reject(new PoolClosedError());
-      const readCache = this.readCache;
-      // One deadline for the whole cached read: the wait on another caller's fill, the store
-      // and the query share it.
-      return withDeadline(options?.timeout, options?.signal, (signal) =>
-        readCache.read(
-          text,
-          values,
-          cache,
-          () =>
-            this.callPath.statement({
-              role: 'read',
-              statement,
-              signal,
-              idempotent,
-              pinned: undefined,
-            }),
-          signal,
-        ),
-      ) as Promise<QueryResultLike<R>>;
-    }
-    return withDeadline(options?.timeout, options?.signal, (signal) =>
-      this.callPath.statement({ role: 'read', statement, signal, idempotent, pinned: undefined }),
-    ) as Promise<QueryResultLike<R>>;
-  }
-
-  /** A read routed to an endpoint that has replayed up to `position` (the primary at worst). */
-  private readAfter(
-    statement: Statement,
-    idempotent: boolean,
-    options: ReadOptions | undefined,
-    position: bigint,
-  ): Promise<QueryResultLike> {
-    return withDeadline(options?.timeout, options?.signal, async (signal) => {
-      const choosing = endpointAtLeast(
-        this.router,
-        position,
-        this.resolved.routing.consistencyWaitMs,
-        signal,
-      );
-      const lifetime = this.lifetime.signal;
-      const pinned = await raceAbort(choosing, lifetime, () => lifetime.reason);
-      return this.callPath.statement({ role: 'read', statement, signal, idempotent, pinned });
-    });
+    return this.statements.read(text, values, options) as Promise<QueryResultLike<R>>;
   }
 
   /** Runs a statement on the primary; re-sent only if nothing was sent or `idempotent` is set. */
@@ -419,45 +269,7 @@ export class ResilientPool extends SafeEmitter {
     const invalid =
       options === undefined ? undefined : callOptionsError('write', options, WRITE_KEYS);
     if (invalid) return Promise.reject(invalid);
-    const session = this.sessions.current();
-    const captureToken = options?.captureToken ?? session !== undefined;
-    let written = withDeadline(options?.timeout, options?.signal, (signal) =>
-      this.callPath.statement({
-        role: 'write',
-        statement: { text, values, captureToken },
-        signal,
-        idempotent: options?.idempotent ?? false,
-        pinned: undefined,
-      }),
-    );
-    if (captureToken && session !== undefined) {
-      written = written.then((result) => {
-        const token = consistencyToken(result);
-        if (token !== undefined) this.sessions.record(token);
-        return result;
-      });
-    }
-    const tags = options?.invalidates;
-    const cache = this.readCache;
-    if (cache === undefined || tags === undefined || tags.length === 0) {
-      return written as Promise<QueryResultLike<R>>;
-    }
-    // Invalidate after the write, and also after a failure that may have applied it.
-    return written.then(
-      async (result) => {
-        await cache.invalidate(tags);
-        return result;
-      },
-      async (err: unknown) => {
-        // Unless the write certainly did not apply (refused before sending, or answered with
-        // an error), it may have: invalidate. An abort or a timeout can land after the commit.
-        const c = classify(err);
-        const notApplied =
-          wasNotSent(err) || c === 'permanent' || c === 'conflict' || c === 'read-only';
-        if (!notApplied) await cache.invalidate(tags);
-        throw err;
-      },
-    ) as Promise<QueryResultLike<R>>;
+    return this.statements.write(text, values, options) as Promise<QueryResultLike<R>>;
   }
 
   /**
@@ -549,28 +361,9 @@ export class ResilientPool extends SafeEmitter {
     return this.sessions.run(fn);
   }
 
-  /**
-   * Asks the primary candidates which is writable and moves writes there; closes the primary's
-   * circuit when a writable one answered (it may be a different server now). Writes that arrive
-   * meanwhile wait for the answer (see run()). Without candidates, nothing to do.
-   */
+  /** With candidates, asks them again which is writable (see primary-discovery.ts). */
   private rediscoverPrimary(): void {
-    const candidates = this.candidates;
-    if (candidates === undefined || candidates.isDiscovering || this.ending) return;
-    candidates.discover().then(
-      () => {
-        // A writable candidate answered: the endpoint takes calls again (it may point at a
-        // different server now).
-        const primary = this.router.primary;
-        primary.markUp();
-        if (primary.breaker.state !== 'closed') primary.breaker.reset();
-      },
-      (err: unknown) =>
-        this.logger.warn(
-          { err: describeError(err) },
-          'resilient-pool: no writable primary among the candidates (yet)',
-        ),
-    );
+    if (!this.ending) this.discovery?.rediscover();
   }
 
   /** A plain snapshot of every endpoint's state and counters. */
@@ -617,10 +410,10 @@ export class ResilientPool extends SafeEmitter {
       if (typeof optionsOrCallback === 'function') optionsOrCallback(invalid);
       return typeof optionsOrCallback === 'function' ? undefined : Promise.reject(invalid);
     }
-    this.closing ??= this.shutdown(options.timeout ?? 10_000);
-    if (typeof optionsOrCallback !== 'function') return this.closing;
+    const closing = this.close(options.timeout ?? DEFAULTS.call.end.timeout);
+    if (typeof optionsOrCallback !== 'function') return closing;
     const callback = optionsOrCallback;
-    this.closing.then(
+    closing.then(
       () => callBack(callback),
       (err: Error) => callBack(callback, err),
     );
@@ -650,83 +443,28 @@ export class ResilientPool extends SafeEmitter {
 
   // ---- lifecycle -------------------------------------------------------------------------------
 
-  /** Resolves when no call holds or waits for a permit and none is between retries. */
-  private async drain(): Promise<void> {
-    await this.callPath.idle();
-    await Promise.all(this.endpoints.map((e) => e.drained()));
-  }
-
-  private listenForPoolErrors(endpoint: Endpoint): void {
-    // An idle client's error (server restart, network drop) is emitted on the pool; with no
-    // listener Node would crash the process (node-postgres #2439, #2499).
-    const listener = (err: Error) => {
-      this.logger.warn(
-        { endpoint: endpoint.name, err: describeError(err) },
-        'resilient-pool: idle client error (the client was removed from the pool)',
-      );
-      if (!this.ended && this.listenerCount('error') > 0) {
-        const tagged = err as Error & { endpoint?: string };
-        tagged.endpoint = endpoint.name;
-        this.emitSafely('error', tagged);
-      }
-    };
-    this.poolErrorListeners.set(endpoint, listener);
-    endpoint.pool.on('error', listener);
-  }
-
-  private async shutdown(timeoutMs: number): Promise<void> {
-    const startedAt = Date.now();
-    this.ending = true;
-    // Sleeps and waits end now (a retry after them would be refused anyway): nothing of theirs
-    // keeps the process alive past end().
-    this.lifetime.abort(new PoolClosedError());
-    clearInterval(this.housekeeping);
-    clearInterval(this.slowCallSweep);
-    this.health?.stop();
-    for (const endpoint of this.endpoints) endpoint.close();
-    // Calls already admitted or queued were accepted before end(): let them finish.
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timedOut = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), timeoutMs);
+  /** Starts shutting down once; later calls share the first one's outcome. */
+  private close(timeoutMs: number): Promise<void> {
+    const { lifecycle } = this;
+    if (lifecycle.state !== 'open') return lifecycle.done;
+    const done = shutDown(
+      {
+        endpoints: this.endpoints,
+        callPath: this.callPath,
+        lifetime: this.lifetime,
+        housekeeping: this.housekeeping,
+        health: this.health,
+        readCache: this.readCache,
+        poolErrors: this.poolErrors,
+        ownsPools: this.resolved.ownsPools,
+        logger: this.logger,
+      },
+      timeoutMs,
+    ).finally(() => {
+      this.lifecycle = { state: 'ended', done };
     });
-    const outcome = await Promise.race([this.drain(), timedOut]);
-    clearTimeout(timer);
-    if (outcome === 'timeout') {
-      this.logger.warn(
-        { timeoutMs, inFlight: this.stats().endpoints.map((e) => [e.name, e.inFlight, e.queued]) },
-        'resilient-pool: end() timed out waiting for in-flight calls; ending them',
-      );
-      // Out of time: what is still running is ended (connections destroyed), so that nothing
-      // outlives end(). A statement that may have written rejects with OutcomeUnknownError.
-      for (const endpoint of this.endpoints) endpoint.endEverything(() => new PoolClosedError());
-    }
-    // Entry writes started by reads that already returned: each store call is bounded by the
-    // cache's own timeout. The application's Redis client is left open.
-    if (this.readCache !== undefined) {
-      await this.readCache.whenIdle();
-      this.readCache.close();
-    }
-    for (const endpoint of this.endpoints) endpoint.shutdown();
-    if (this.resolved.ownsPools) {
-      // pg's end() waits for every checked-out client; a client leaked by the application would
-      // hold it forever, so it is given what is left of the timeout.
-      const remaining = Math.max(1_000, timeoutMs - (Date.now() - startedAt));
-      const results = await Promise.allSettled(
-        this.endpoints.map((e) => withTimeout(e.pool.end(), remaining, e.name)),
-      );
-      for (const [i, r] of results.entries()) {
-        if (r.status === 'rejected') {
-          this.logger.warn(
-            { endpoint: this.endpoints[i]?.name, err: describeError(r.reason) },
-            'resilient-pool: ending a wrapped pool failed',
-          );
-        }
-      }
-    } else {
-      for (const [endpoint, listener] of this.poolErrorListeners)
-        endpoint.pool.off?.('error', listener);
-    }
-    this.ended = true;
+    this.lifecycle = { state: 'ending', done };
+    return done;
   }
 }
 

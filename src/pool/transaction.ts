@@ -3,17 +3,24 @@
  * when PostgreSQL says re-running is safe (serialization failure, deadlock, lock not available),
  * never re-run once COMMIT may have happened, and never left holding a client in a failed state.
  */
-import { classify } from './classify.js';
-import { asToken, CAPTURE_SQL, type ConsistencyToken } from './consistency/token.js';
-import { raceAbort, startDeadline } from './deadline.js';
-import { cancelBackend } from './endpoint/cancel.js';
-import { endpointOf } from './endpoint/held-client.js';
-import { wasClientDead } from './endpoint/lease.js';
-import { abortError, TransactionOutcomeUnknownError } from './errors.js';
-import type { RetryOptions } from './options.js';
-import type { PgClientLike, QueryConfigLike, QueryResultLike } from './pg-like.js';
-import { backoffDelay } from './retry/backoff.js';
-import { retryAfterFailure } from './retry/retry-loop.js';
+import { classify } from '../classify.js';
+import { asToken, CAPTURE_SQL, type ConsistencyToken } from '../consistency/token.js';
+import { raceAbort, startDeadline } from '../deadline.js';
+import { cancelBackend } from '../endpoint/cancel.js';
+import { endpointOf } from '../endpoint/held-client.js';
+import { wasClientDead } from '../endpoint/lease.js';
+import {
+  AbortedError,
+  abortError,
+  ConfigError,
+  TransactionOutcomeUnknownError,
+  TransactionRolledBackError,
+} from '../errors.js';
+import { DEFAULTS } from '../options/defaults.js';
+import type { RetryOptions } from '../options/policy-types.js';
+import type { PgClientLike, QueryConfigLike, QueryResultLike } from '../pg-like.js';
+import { backoffDelay } from '../retry/backoff.js';
+import { retryAfterFailure } from '../retry/retry-loop.js';
 
 export interface TransactionOptions {
   /**
@@ -113,7 +120,9 @@ export function beginStatement(options: TransactionOptions): string {
   const parts = ['BEGIN'];
   if (options.isolation !== undefined) {
     if (!ISOLATION.has(options.isolation)) {
-      throw new TypeError(`Unknown isolation level '${String(options.isolation)}'`);
+      throw new ConfigError([
+        `transaction(): unknown isolation level '${String(options.isolation)}'`,
+      ]);
     }
     parts.push(`ISOLATION LEVEL ${options.isolation.toUpperCase()}`);
   }
@@ -215,7 +224,7 @@ export async function runTransaction<T>(
   hooks: TransactionHooks,
 ): Promise<T> {
   const begin = beginStatement(options);
-  const retries = options.retries ?? 3;
+  const retries = options.retries ?? DEFAULTS.call.transaction.retries;
   const deadline = startDeadline(options.timeout, options.signal);
   const signal = deadline?.signal ?? options.signal;
   let attempts = 1;
@@ -306,20 +315,18 @@ async function runAttempt<T>(
     state.client = client;
     if (state.aborted) {
       client.release();
-      throw new Error('transaction abandoned before it began');
+      throw abandonedBy(client, signal);
     }
   }
   const tx = new TransactionHandle(client, attempt, () =>
-    state?.aborted
-      ? new Error('the transaction was abandoned by its caller (timeout or abort)')
-      : undefined,
+    state?.aborted ? abandonedBy(client, signal) : undefined,
   );
   let result: T;
   try {
     await client.query(begin);
     result = await fn(tx, { attempt });
     // The caller was already told the transaction failed: it must not commit now.
-    if (state?.aborted) throw new Error('transaction abandoned by its caller');
+    if (state?.aborted) throw abandonedBy(client, signal);
   } catch (err) {
     await rollbackAndRelease(client, () => state?.aborted === true);
     throw err;
@@ -347,9 +354,19 @@ async function runAttempt<T>(
     // fn caught a statement's error and went on: PostgreSQL answers COMMIT of a failed
     // transaction with ROLLBACK, not an error. Report the error that doomed it (a conflict is
     // then re-run like any other). The first error is the cause; later ones (25P02) follow it.
-    throw tx.firstError ?? new Error('COMMIT rolled back: the transaction had already failed');
+    throw tx.firstError ?? new TransactionRolledBackError(endpointOf(client));
   }
   return result;
+}
+
+/**
+ * What the work of a transaction its caller abandoned (timeout, abort) gets from then on: the
+ * caller's own abort error, so statements fn still sends fail the same typed way.
+ */
+function abandonedBy(client: PgClientLike, signal: AbortSignal | undefined): Error {
+  return signal === undefined
+    ? new AbortedError(endpointOf(client), undefined)
+    : abortError(endpointOf(client), signal);
 }
 
 /** Why a COMMIT failed, and whether its outcome is known. */
