@@ -2,7 +2,8 @@ import { defineConfig } from 'tsup';
 
 const entry = {
   index: 'src/index.ts',
-  'testing/index': 'src/testing/index.ts',
+  // The subpath serves the testing kit and the drill built on it; the kit does not import the drill.
+  'testing/index': 'src/drill/testing-subpath.ts',
   'cli/index': 'src/cli/index.ts',
 };
 

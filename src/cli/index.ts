@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 /**
- * The `resilient-pool` command. One subcommand today: `drill`.
+ * The `resilient-pool` command. One subcommand today: `drill`. This file reads the flags, prints
+ * and writes what the drill engine (src/drill/) returns; it holds no drill logic of its own.
  */
 import { writeFile } from 'node:fs/promises';
 import net from 'node:net';
-import { DRILL_USAGE, parseDrillArgs } from './drill/args.js';
-import { renderHtmlReport } from './drill/html-report.js';
-import { runDrill } from './drill/run-drill.js';
-import { invariantLines, summaryTable } from './drill/summary.js';
+import { renderHtmlReport } from '../drill/report/html-report.js';
+import { runDrill } from '../drill/run-drill.js';
+import { invariantLines, summaryTable } from '../drill/summary.js';
+import { DRILL_USAGE, parseDrillArgs } from './drill-args.js';
 
 const USAGE = `Usage: resilient-pool <command>
 

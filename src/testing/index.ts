@@ -1,14 +1,8 @@
-export type {
-  DrillReport,
-  DrillSample,
-  FaultSummary,
-  FaultWindow,
-  InvariantResult,
-} from '../cli/drill/report-model.js';
-export type { DrillOptions } from '../cli/drill/run-drill.js';
-export { runDrill } from '../cli/drill/run-drill.js';
-export type { ScenarioName } from '../cli/drill/scenario-names.js';
-export { SCENARIOS } from '../cli/drill/scenario-names.js';
+/**
+ * The testing kit: a local PostgreSQL cluster, a fault-injecting TCP proxy and a fault-injecting
+ * pool wrapper. It knows nothing of the drill, which is built on it; the `resilient-pool/testing`
+ * subpath serves both (src/drill/testing-subpath.ts).
+ */
 export type { ChaosProxyOptions, ChaosProxyStats } from './chaos-proxy.js';
 export { ChaosProxy } from './chaos-proxy.js';
 export type { ClusterNode, LocalCluster, LocalClusterOptions } from './cluster.js';

@@ -7,7 +7,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { DrillReport } from '../../src/cli/drill/report-model.js';
+import type { DrillReport } from '../../src/drill/report-model.js';
 import { EXTERNAL_DATABASE, NEEDS_LOCAL_CLUSTER } from '../support/cluster.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');

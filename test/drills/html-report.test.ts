@@ -13,9 +13,9 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it, type TestContext } from 'vitest';
-import { renderHtmlReport } from '../../src/cli/drill/html-report.js';
-import type { DrillReport } from '../../src/cli/drill/report-model.js';
-import { sampleDrillReport } from '../../src/cli/drill/sample-report.js';
+import { renderHtmlReport } from '../../src/drill/report/html-report.js';
+import type { DrillReport } from '../../src/drill/report-model.js';
+import { sampleDrillReport } from '../support/sample-drill-report.js';
 
 const HOSTILE = '</script><img src=x onerror=alert(1)>';
 /** In the browser, a handler that would leave a trace in the DOM if it ever ran. */

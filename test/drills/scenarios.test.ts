@@ -5,8 +5,8 @@
  */
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { runDrill } from '../../src/cli/drill/run-drill.js';
-import { SCENARIOS, type ScenarioName } from '../../src/cli/drill/scenario-names.js';
+import { runDrill } from '../../src/drill/run-drill.js';
+import { SCENARIOS, type ScenarioName } from '../../src/drill/scenario-names.js';
 
 /** Faults that must surface no error at all: reads move elsewhere, or skip the cache. */
 const INVISIBLE_FAULTS: ReadonlySet<ScenarioName> = new Set([

@@ -3,7 +3,7 @@
  * network black hole in a ChaosProxy) and heals it; the drill measures what callers saw.
  */
 import pg from 'pg';
-import type { ClusterNode } from '../../testing/cluster.js';
+import type { ClusterNode } from '../testing/index.js';
 import { pick } from './rng.js';
 import type { ScenarioName } from './scenario-names.js';
 import type { DrillNode, DrillTargets } from './targets.js';

@@ -5,8 +5,7 @@
  * by the pool's own timeouts.
  */
 import { setTimeout as delay } from 'node:timers/promises';
-import { classify } from '../../classify.js';
-import type { ResilientPool } from '../../resilient-pool.js';
+import { classify, type ResilientPool } from '../index.js';
 
 export const LEDGER_TABLE = 'resilient_pool_drill_ledger';
 export const KV_TABLE = 'resilient_pool_drill_kv';

@@ -2,7 +2,7 @@
  * Everything the drill measures, time-stamped in ms since the drill's start: each call's
  * latency and outcome, retries, breaker changes, and the per-second samples drawn from them.
  */
-import type { ResilientPool } from '../../resilient-pool.js';
+import type { ResilientPool } from '../index.js';
 import type { DrillSample, EndpointBand } from './report-model.js';
 import type { CallOutcome } from './workload.js';
 

@@ -5,7 +5,7 @@
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import pg from 'pg';
-import type { ResilientPool } from '../../resilient-pool.js';
+import type { ResilientPool } from '../index.js';
 import type { InvariantResult } from './report-model.js';
 import { LEDGER_TABLE, type Ledger } from './workload.js';
 

@@ -5,10 +5,13 @@
  */
 import type { Redis as RedisClient } from 'ioredis';
 import pg from 'pg';
-import { ResilientPool } from '../../resilient-pool.js';
-import { ChaosProxy } from '../../testing/chaos-proxy.js';
-import type { ClusterNode, LocalCluster } from '../../testing/cluster.js';
-import { startLocalCluster } from '../../testing/cluster.js';
+import { ResilientPool } from '../index.js';
+import {
+  ChaosProxy,
+  type ClusterNode,
+  type LocalCluster,
+  startLocalCluster,
+} from '../testing/index.js';
 
 /** One endpoint of the pool under test. */
 export interface DrillNode {

@@ -1,7 +1,7 @@
 /**
  * `resilient-pool drill` flags. Every problem is reported at once, unknown flags included.
  */
-import { isScenarioName, SCENARIOS, type ScenarioName } from './scenario-names.js';
+import { isScenarioName, SCENARIOS, type ScenarioName } from '../drill/scenario-names.js';
 
 export interface DrillCliOptions {
   durationMs: number;

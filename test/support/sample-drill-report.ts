@@ -11,8 +11,8 @@ import type {
   FaultSummary,
   FaultWindow,
   InvariantResult,
-} from './report-model.js';
-import { createRng } from './rng.js';
+} from '../../src/drill/report-model.js';
+import { createRng } from '../../src/drill/rng.js';
 
 export interface SampleReportOptions {
   /** Make the 'no-acknowledged-write-lost' invariant fail (a red verdict). Default false. */

@@ -4,7 +4,7 @@
  * routes around an endpoint whose calls hang). Polled every 100 ms while the fault is held.
  */
 import { setTimeout as delay } from 'node:timers/promises';
-import type { ResilientPool } from '../../resilient-pool.js';
+import type { ResilientPool } from '../index.js';
 
 const POLL_MS = 100;
 /** No new call for this long, while others got calls, counts as the endpoint being avoided. */
