@@ -43,6 +43,59 @@ Options:
   -h, --help            this text
 `;
 
+/** The drill's flags, and whether each takes a value (for the did-you-mean of a misspelt one). */
+const FLAGS: ReadonlyArray<{ flag: string; takesValue: boolean }> = [
+  { flag: '--duration', takesValue: true },
+  { flag: '--scenario', takesValue: true },
+  { flag: '--replicas', takesValue: true },
+  { flag: '--concurrency', takesValue: true },
+  { flag: '--rate', takesValue: true },
+  { flag: '--seed', takesValue: true },
+  { flag: '--json', takesValue: false },
+  { flag: '--report', takesValue: true },
+  { flag: '--primary', takesValue: true },
+  { flag: '--replica', takesValue: true },
+  { flag: '--redis', takesValue: false },
+  { flag: '--no-redis', takesValue: false },
+  { flag: '--help', takesValue: false },
+];
+
+/** Levenshtein distance, for short strings. */
+function distance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(
+        previous[j]! + 1,
+        current[j - 1]! + 1,
+        previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
+}
+
+/** The known flag an unknown one most likely meant: within 2 edits, or a prefix of it. */
+export function closestFlag(unknown: string): { flag: string; takesValue: boolean } | undefined {
+  const wanted = `--${unknown.replace(/^-+/, '')}`;
+  let best: { flag: string; takesValue: boolean } | undefined;
+  let bestDistance = Number.POSITIVE_INFINITY;
+  for (const candidate of FLAGS) {
+    const d = distance(wanted, candidate.flag);
+    if (d < bestDistance) {
+      best = candidate;
+      bestDistance = d;
+    }
+  }
+  if (best !== undefined && bestDistance <= Math.min(2, Math.floor(wanted.length / 3))) {
+    return best;
+  }
+  const prefixed = wanted.length >= 4 ? FLAGS.filter((c) => c.flag.startsWith(wanted)) : [];
+  return prefixed.length === 1 ? prefixed[0] : undefined;
+}
+
 function integer(flag: string, raw: string | undefined, min: number, problems: string[]): number {
   const value = Number(raw);
   if (raw === undefined || !Number.isInteger(value) || value < min) {
@@ -140,7 +193,19 @@ export function parseDrillArgs(argv: readonly string[]): DrillCliOptions {
         options.help = true;
         break;
       default:
-        problems.push(`unknown option '${arg}'`);
+        if (flag.startsWith('-')) {
+          const suggestion = closestFlag(flag);
+          problems.push(
+            `unknown option '${flag}'${suggestion ? ` (did you mean ${suggestion.flag}?)` : ''}`,
+          );
+          // `--durtion 5`: the value belongs to the misspelt flag, so it is not reported as well.
+          const next = argv[i + 1];
+          const takesValue = suggestion?.takesValue ?? true;
+          if (inline === undefined && takesValue && next !== undefined && !next.startsWith('-'))
+            i++;
+        } else {
+          problems.push(`unexpected argument '${arg}'`);
+        }
     }
   }
   if (options.replicaUrls.length > 0 && options.primary === undefined) {

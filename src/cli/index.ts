@@ -3,7 +3,7 @@
  * The `resilient-pool` command. One subcommand today: `drill`. This file reads the flags, prints
  * and writes what the drill engine (src/drill/) returns; it holds no drill logic of its own.
  */
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { renderHtmlReport } from '../drill/report/html-report.js';
 import { runDrill } from '../drill/run-drill.js';
@@ -14,7 +14,47 @@ const USAGE = `Usage: resilient-pool <command>
 
 Commands:
   drill     play real faults against a replicated PostgreSQL under load (resilient-pool drill --help)
+
+Options:
+  -v, --version   print the version
+  -h, --help      this text
 `;
+
+/**
+ * The package's version, from its package.json: two levels up from this file both as built
+ * (dist/cli/index.js) and as source (src/cli/index.ts, run by tsx).
+ */
+async function packageVersion(): Promise<string> {
+  const manifest = JSON.parse(
+    await readFile(new URL('../../package.json', import.meta.url), 'utf8'),
+  ) as { name?: unknown; version?: unknown };
+  if (manifest.name !== 'resilient-pool' || typeof manifest.version !== 'string') {
+    throw new Error('resilient-pool: cannot find its own package.json');
+  }
+  return manifest.version;
+}
+
+/** The install command to suggest for a missing optional peer dependency. */
+const INSTALL_IOREDIS = 'npm install ioredis (or: pnpm add ioredis, yarn add ioredis)';
+
+/** Whether ioredis, an optional peer dependency, can be loaded from where resilient-pool is. */
+async function ioredisInstalled(): Promise<boolean> {
+  try {
+    await import('ioredis');
+    return true;
+  } catch (err) {
+    const code = (err as { code?: unknown } | null)?.code;
+    const message = err instanceof Error ? err.message : '';
+    // Only its absence is answered here; an ioredis that fails to load reports its own error.
+    if (
+      (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') &&
+      /['"]ioredis['"]/.test(message)
+    ) {
+      return false;
+    }
+    throw err;
+  }
+}
 
 async function drill(argv: readonly string[]): Promise<number> {
   const options = parseDrillArgs(argv);
@@ -90,6 +130,17 @@ async function chooseRedis(
   const url =
     typeof flag === 'string' ? flag : (fromEnv ?? (flag ? 'redis://127.0.0.1:6379' : undefined));
   if (url === undefined) return undefined;
+  if (!(await ioredisInstalled())) {
+    if (flag !== undefined) {
+      throw new Error(
+        `--redis: the drill's read cache needs the ioredis package, which is not installed; install it next to resilient-pool: ${INSTALL_IOREDIS}`,
+      );
+    }
+    print(
+      `REDIS_URL is set but ioredis is not installed: drilling without the cache (to use it: ${INSTALL_IOREDIS})`,
+    );
+    return undefined;
+  }
   if (await reachable(url)) return url;
   if (flag !== undefined) throw new Error(`--redis: nothing answers at ${new URL(url).host}`);
   print(`REDIS_URL (${new URL(url).host}) does not answer: drilling without the cache`);
@@ -99,6 +150,10 @@ async function chooseRedis(
 async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === 'drill') return drill(rest);
+  if (command === '-v' || command === '--version' || command === 'version') {
+    process.stdout.write(`${await packageVersion()}\n`);
+    return 0;
+  }
   if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
     process.stdout.write(USAGE);
     return command === undefined ? 1 : 0;

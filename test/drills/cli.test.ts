@@ -6,7 +6,9 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { parseDrillArgs } from '../../src/cli/drill-args.js';
 import type { DrillReport } from '../../src/drill/report-model.js';
 import { EXTERNAL_DATABASE, NEEDS_LOCAL_CLUSTER } from '../support/cluster.js';
 
@@ -16,11 +18,12 @@ function cli(
   args: string[],
   timeoutMs: number,
   env: NodeJS.ProcessEnv = {},
+  nodeFlags: string[] = [],
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', path.join(ROOT, 'src/cli/index.ts'), ...args],
+      ['--import', 'tsx', ...nodeFlags, path.join(ROOT, 'src/cli/index.ts'), ...args],
       { cwd: ROOT, env: { ...process.env, FORCE_COLOR: '0', ...env } },
     );
     let stdout = '';
@@ -111,9 +114,95 @@ describe('resilient-pool drill', () => {
     expect(stderr).toContain("unknown option '--frobnicate'");
   });
 
+  it('names a misspelt flag, not its value, with the flag it most likely meant', async () => {
+    const { code, stderr } = await cli(['drill', '--durtion', '5', '--jsn'], 30_000);
+    expect(code).toBe(2);
+    expect(stderr).toContain("unknown option '--durtion' (did you mean --duration?)");
+    expect(stderr).toContain("unknown option '--jsn' (did you mean --json?)");
+    expect(stderr).not.toContain("'5'");
+  });
+
+  it('prints its version for --version and -v, from package.json', async () => {
+    const { version } = JSON.parse(await readFile(path.join(ROOT, 'package.json'), 'utf8')) as {
+      version: string;
+    };
+    for (const flag of ['--version', '-v']) {
+      const { code, stdout } = await cli([flag], 30_000);
+      expect(code).toBe(0);
+      expect(stdout.trim()).toBe(version);
+    }
+  });
+
+  it('says what to install when --redis is given and ioredis is not installed', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'rp-cli-'));
+    try {
+      // A resolve hook that makes ioredis absent, as in a project that did not install it.
+      await writeFile(
+        path.join(dir, 'hooks.mjs'),
+        `export async function resolve(specifier, context, next) {
+  if (specifier === 'ioredis' || specifier.startsWith('ioredis/')) {
+    const err = new Error("Cannot find package 'ioredis' imported from " + context.parentURL);
+    err.code = 'ERR_MODULE_NOT_FOUND';
+    throw err;
+  }
+  return next(specifier, context);
+}
+`,
+      );
+      await writeFile(
+        path.join(dir, 'no-ioredis.mjs'),
+        `import { register } from 'node:module';\nregister('./hooks.mjs', import.meta.url);\n`,
+      );
+      const { code, stderr } = await cli(['drill', '--redis', '--duration', '5'], 30_000, {}, [
+        '--import',
+        pathToFileURL(path.join(dir, 'no-ioredis.mjs')).href,
+      ]);
+      expect(code, stderr).toBe(2);
+      expect(stderr).toContain('needs the ioredis package');
+      expect(stderr).toContain('npm install ioredis');
+      expect(stderr).not.toContain('Cannot find package');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('prints usage for --help', async () => {
     const { code, stdout } = await cli(['drill', '--help'], 30_000);
     expect(code).toBe(0);
     expect(stdout).toContain('Usage: resilient-pool drill');
+  });
+});
+
+describe('parseDrillArgs', () => {
+  const problems = (argv: string[]): string => {
+    try {
+      parseDrillArgs(argv);
+    } catch (err) {
+      return (err as Error).message;
+    }
+    return '';
+  };
+
+  it('reports a misspelt flag once, with its value, in both spellings', () => {
+    for (const argv of [['--durtion', '5'], ['--durtion=5']]) {
+      const message = problems(argv);
+      expect(message).toContain("unknown option '--durtion' (did you mean --duration?)");
+      expect(message).not.toMatch(/'5'|'--durtion=5'/);
+    }
+  });
+
+  it('suggests only a near flag, and keeps reading after a misspelt one', () => {
+    expect(problems(['--frobnicate'])).toMatch(/unknown option '--frobnicate'$/m);
+    expect(problems(['--replcas', '1', '--seed', 'x'])).toContain('did you mean --replicas?');
+    expect(problems(['--replcas', '1', '--seed', 'x'])).toContain(
+      "--seed needs an integer >= 0, got 'x'",
+    );
+    // A misspelt switch leaves the next word alone, so a stray word is still reported.
+    expect(problems(['--jsno', 'stray'])).toContain("unexpected argument 'stray'");
+    expect(problems(['--no-rediss'])).toContain('did you mean --no-redis?');
+  });
+
+  it('reports a word that is not a flag', () => {
+    expect(problems(['5'])).toContain("unexpected argument '5'");
   });
 });
