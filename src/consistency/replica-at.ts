@@ -4,6 +4,7 @@
  * `waitMs` runs out; then the primary serves the read, which is always up to date.
  */
 import type { Endpoint } from '../endpoint/endpoint.js';
+import { abortError } from '../errors.js';
 import { sleep } from '../retry/sleep.js';
 import type { Router } from '../routing/router.js';
 
@@ -14,6 +15,7 @@ export async function endpointAtLeast(
   position: bigint,
   waitMs: number,
   signal: AbortSignal | undefined,
+  lifetime?: AbortSignal,
 ): Promise<Endpoint> {
   const caughtUp = (e: Endpoint) =>
     e.isUsable() && e.replayLsn !== undefined && e.replayLsn >= position;
@@ -23,8 +25,16 @@ export async function endpointAtLeast(
     if (replica !== undefined) return replica;
     const left = deadline - Date.now();
     if (left <= 0) return router.primary;
-    await Promise.all(router.replicas.filter((r) => r.isUsable()).map((r) => r.refreshReplayLsn()));
+    // Asking is bounded by what is left of the wait and by the call's signal: a replica that does
+    // not answer simply does not qualify.
+    const asking = AbortSignal.any(
+      [AbortSignal.timeout(left), signal, lifetime].filter((s) => s !== undefined),
+    );
+    await Promise.all(
+      router.replicas.filter((r) => r.isUsable()).map((r) => r.refreshReplayLsn(asking)),
+    );
+    if (signal?.aborted) throw abortError(undefined, signal);
     if (router.pickReplica(caughtUp) !== undefined) continue;
-    await sleep(Math.min(POLL_MS, Math.max(0, deadline - Date.now())), signal);
+    await sleep(Math.min(POLL_MS, Math.max(0, deadline - Date.now())), signal, lifetime);
   }
 }

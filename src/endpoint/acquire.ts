@@ -70,13 +70,16 @@ export function acquireClient(
   lease: AcquiringLease,
   done: Done<PgClientLike>,
   attempt = 0,
+  deadlineAt?: number,
 ): void {
   const { pool } = ctx;
-  if (pool.idleCount > 0 && signal === undefined) {
+  // pg-pool hands an idle client over on the next tick, and counts a claim made in the same tick
+  // as waiting: only a client nobody has claimed yet makes the wait certainly short.
+  if (pool.idleCount > pool.waitingCount && signal === undefined && deadlineAt === undefined) {
     pool.connect((err, client) =>
       err || client === undefined
         ? done(markNotSent(err ?? new Error('pool.connect() returned no client')))
-        : prepare(ctx, client, lease, attempt, timeoutMs, signal, done),
+        : prepare(ctx, client, lease, attempt, timeoutMs, signal, done, undefined),
     );
     return;
   }
@@ -84,7 +87,10 @@ export function acquireClient(
     done(markNotSent(abortError(ctx.name, signal)));
     return;
   }
-  const saturated = isSaturated(pool);
+  // A connect left with only what a wait in our own queue spared of the acquire timeout says
+  // nothing about the server when it runs out; nor does one that waited for others' clients.
+  const saturated = isSaturated(pool) || timeoutMs < ctx.acquireTimeout;
+  const deadline = deadlineAt ?? Date.now() + timeoutMs;
   let gaveUp = false;
   const stopWaiting = () => {
     gaveUp = true;
@@ -100,7 +106,7 @@ export function acquireClient(
   };
   const timer = setTimeout(
     () => giveUp(new AcquireTimeoutError(ctx.name, ctx.acquireTimeout)),
-    timeoutMs,
+    Math.max(1, deadline - Date.now()),
   );
   const onAbort = signal && (() => giveUp(abortError(ctx.name, signal)));
   if (onAbort !== undefined) signal?.addEventListener('abort', onAbort, { once: true });
@@ -121,7 +127,7 @@ export function acquireClient(
       if (saturated && classify(failure) === 'timeout') WAITED_ON_OTHERS.add(failure);
       done(markNotSent(failure));
     } else {
-      prepare(ctx, client, lease, attempt, timeoutMs, signal, done);
+      prepare(ctx, client, lease, attempt, timeoutMs, signal, done, deadline);
     }
   });
 }
@@ -140,6 +146,7 @@ function prepare(
   timeoutMs: number,
   signal: AbortSignal | undefined,
   done: Done<PgClientLike>,
+  deadlineAt: number | undefined,
 ): void {
   adopt(client, lease);
   trackTransactionStatus(client);
@@ -148,25 +155,58 @@ function prepare(
     done(null, client);
     return;
   }
-  runCheck(client, check, ctx.hygiene.checkTimeout, ctx.name, (err) => {
+  // The check and any replacement share the acquire's one deadline, and the call's signal ends
+  // them: a check is part of taking a connection.
+  const deadline = deadlineAt ?? Date.now() + timeoutMs;
+  let settled = false;
+  const onAbort = signal && (() => finish(abortError(ctx.name, signal), true));
+  const finish = (err: Error | null, aborted = false) => {
+    if (settled) return;
+    settled = true;
+    if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort);
     if (err === null) {
       done(null, client);
       return;
     }
     disown(client);
     client.release(err);
-    if (isReadOnlyPrimaryError(err)) {
-      ctx.suspectDemotion(err);
+    if (aborted) {
       done(markNotSent(err));
-    } else if (attempt >= ctx.maxConcurrent) {
-      done(markNotSent(err));
-    } else {
-      ctx.logger.debug(
-        { endpoint: ctx.name, err: describeError(err) },
-        'resilient-pool: a pooled connection failed its check; replaced',
-      );
-      // The replacement is bounded like any new connection: acquire timeout and signal.
-      acquireClient(ctx, timeoutMs, signal, lease, done, attempt + 1);
+      return;
     }
-  });
+    afterFailedCheck(ctx, err, lease, attempt, timeoutMs, signal, done, deadline);
+  };
+  if (onAbort !== undefined) signal?.addEventListener('abort', onAbort, { once: true });
+  const checkTimeout = Math.max(1, Math.min(ctx.hygiene.checkTimeout, deadline - Date.now()));
+  runCheck(client, check, checkTimeout, ctx.name, (err) => finish(err));
+}
+
+/** After a failed check: a demoted primary is reported, anything else is replaced in time. */
+function afterFailedCheck(
+  ctx: AcquireContext,
+  err: Error,
+  lease: AcquiringLease,
+  attempt: number,
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+  done: Done<PgClientLike>,
+  deadline: number,
+): void {
+  if (isReadOnlyPrimaryError(err)) {
+    ctx.suspectDemotion(err);
+    done(markNotSent(err));
+  } else if (attempt >= ctx.maxConcurrent) {
+    done(markNotSent(err));
+  } else {
+    ctx.logger.debug(
+      { endpoint: ctx.name, err: describeError(err) },
+      'resilient-pool: a pooled connection failed its check; replaced',
+    );
+    // The replacement gets what is left of the same deadline, and the signal.
+    if (deadline - Date.now() <= 0) {
+      done(markNotSent(new AcquireTimeoutError(ctx.name, ctx.acquireTimeout, err)));
+      return;
+    }
+    acquireClient(ctx, timeoutMs, signal, lease, done, attempt + 1, deadline);
+  }
 }

@@ -172,9 +172,17 @@ export class Endpoint implements BalancerTarget {
   }
 
   /** Asks the replica how far it has replayed; keeps the highest position seen. Never throws. */
-  async refreshReplayLsn(): Promise<void> {
+  async refreshReplayLsn(signal?: AbortSignal): Promise<void> {
     try {
-      const result = await this.query('SELECT pg_last_wal_replay_lsn()::text AS lsn', undefined);
+      const result = await this.execute(
+        this.admit(),
+        {
+          text: 'SELECT pg_last_wal_replay_lsn()::text AS lsn',
+          values: undefined,
+          captureToken: false,
+        },
+        signal,
+      );
       this.noteReplayLsn(parseLsn((result.rows[0] as { lsn?: string } | undefined)?.lsn));
     } catch {
       // An unreachable replica simply does not qualify.
@@ -209,11 +217,6 @@ export class Endpoint implements BalancerTarget {
     if (this.gate.tryAcquire()) return ADMITTED;
     if (this.gate.isFull) return this.refuse('queue-full', this.gate.fullError());
     return QUEUED;
-  }
-
-  /** Admits and runs one plain statement (internal queries: replay position). */
-  query(text: QueryText, values: readonly unknown[] | undefined): Promise<QueryResultLike> {
-    return this.execute(this.admit(), { text, values, captureToken: false }, undefined);
   }
 
   /**
@@ -337,10 +340,11 @@ export class Endpoint implements BalancerTarget {
   // ---- what the pipeline asks of its endpoint (StatementContext, CheckoutContext) -------------
 
   /** The server answered (a result, or a SQL error): the endpoint is healthy. */
-  answered(sqlError: Error | null): void {
+  answered(sqlError: Error | null, wasSlow: boolean): void {
     if (sqlError) this.counters.sqlErrors++;
     else this.counters.successes++;
-    if (this.breaker.isClosed) this.breaker.recordSuccess();
+    // A slow call already counted once, as a failure; its late answer is not a second outcome.
+    if (this.breaker.isClosed && !wasSlow) this.breaker.recordSuccess();
   }
 
   /** A read-only answer from the primary (25006, or 55000 in recovery): it was demoted. */

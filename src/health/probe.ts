@@ -84,6 +84,8 @@ export class Prober {
         this.reset();
         reject(probeTimeout(this.timeoutMs));
       }, this.timeoutMs);
+      // A probe never keeps the process alive (a pool-like whose client hangs past end()).
+      timer.unref();
     });
     return Promise.race([this.run(), timeout]).finally(() => clearTimeout(timer));
   }

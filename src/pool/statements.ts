@@ -132,7 +132,7 @@ export class Statements {
   ): Promise<QueryResultLike> {
     const { callPath, router, consistencyWaitMs, lifetime } = this.deps;
     return withDeadline(options?.timeout, options?.signal, async (signal) => {
-      const choosing = endpointAtLeast(router, position, consistencyWaitMs, signal);
+      const choosing = endpointAtLeast(router, position, consistencyWaitMs, signal, lifetime);
       const pinned = await raceAbort(choosing, lifetime, () => lifetime.reason);
       return callPath.statement({ role: 'read', statement, signal, idempotent, pinned });
     });

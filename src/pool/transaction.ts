@@ -5,10 +5,10 @@
  */
 import { classify } from '../classify.js';
 import { asToken, CAPTURE_SQL, type ConsistencyToken } from '../consistency/token.js';
-import { raceAbort, startDeadline } from '../deadline.js';
+import { startDeadline } from '../deadline.js';
 import { cancelBackend } from '../endpoint/cancel.js';
 import { endpointOf } from '../endpoint/held-client.js';
-import { wasClientDead } from '../endpoint/lease.js';
+import { destroySocket, wasClientDead } from '../endpoint/lease.js';
 import {
   AbortedError,
   abortError,
@@ -275,25 +275,52 @@ function attemptTransaction<T>(
   if (signal === undefined)
     return runAttempt(pool, fn, options, begin, attempt, undefined, undefined, hooks);
   if (signal.aborted) return Promise.reject(abortError(undefined, signal));
-  const state: AttemptState = { aborted: false, committing: false, client: undefined };
-  return raceAbort(
-    runAttempt(pool, fn, options, begin, attempt, state, signal, hooks),
-    signal,
-    () => {
-      state.aborted = true;
+  const state: AttemptState = {
+    aborted: false,
+    committing: false,
+    committed: false,
+    result: undefined,
+    client: undefined,
+  };
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => {
       const client = state.client;
+      if (state.committed) {
+        // COMMIT was answered: the outcome is known. Only the token's query may still run; its
+        // connection is destroyed (never reused after a cancel) and the result returned now.
+        state.aborted = true;
+        if (client !== undefined) destroySocket(client);
+        resolve(state.result as T);
+        return;
+      }
+      state.aborted = true;
       if (state.committing && client !== undefined) {
-        return new TransactionOutcomeUnknownError(endpointOf(client), signal.reason);
+        reject(new TransactionOutcomeUnknownError(endpointOf(client), signal.reason));
+        return;
       }
       if (client !== undefined) void cancelBackend(client);
-      return abortError(client && endpointOf(client), signal);
-    },
-  );
+      reject(abortError(client && endpointOf(client), signal));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    runAttempt(pool, fn, options, begin, attempt, state, signal, hooks).then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
 }
 
 interface AttemptState {
   aborted: boolean;
   committing: boolean;
+  /** COMMIT was answered with COMMIT: the outcome is known, and `result` is the answer. */
+  committed: boolean;
+  result: unknown;
   client: PgClientLike | undefined;
 }
 
@@ -339,17 +366,29 @@ async function runAttempt<T>(
     client.release(err as Error);
     throw commitError(client, err);
   }
-  if (commit.command !== 'ROLLBACK' && hooks.onToken !== undefined) {
+  if (state !== undefined && commit.command !== 'ROLLBACK') {
+    state.result = result;
+    state.committed = true;
+  }
+  let captureFailed: Error | undefined;
+  const abandoned = () => state?.aborted === true;
+  if (commit.command !== 'ROLLBACK' && hooks.onToken !== undefined && !abandoned()) {
     // Committed: a failure to read the position costs only the token, never the outcome.
     try {
       const position = (await client.query(CAPTURE_SQL)) as QueryResultLike;
       const token = asToken((position.rows[0] as { lsn?: unknown } | undefined)?.lsn);
       if (token !== undefined) hooks.onToken(token);
-    } catch {
-      // no token
+    } catch (err) {
+      // No token; and the connection is not reused (it may have been cut, or a cancel sent).
+      captureFailed = err as Error;
+    }
+    // Abandoned while reading the token: the caller was answered, the token is dropped.
+    if (abandoned()) {
+      client.release(captureFailed ?? new Error('transaction answered; token query abandoned'));
+      return result;
     }
   }
-  client.release();
+  client.release(captureFailed);
   if (commit.command === 'ROLLBACK') {
     // fn caught a statement's error and went on: PostgreSQL answers COMMIT of a failed
     // transaction with ROLLBACK, not an error. Report the error that doomed it (a conflict is

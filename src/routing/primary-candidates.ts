@@ -5,6 +5,7 @@
  * was promoted; the ResilientPool holds writes while it does, so each is sent once, to the new
  * primary.
  */
+import { adopt, destroySocket, disown, type Lease } from '../endpoint/lease.js';
 import { ResilientPoolError } from '../errors.js';
 import type { PgClientLike, PgPoolLike } from '../pg-like.js';
 
@@ -35,25 +36,63 @@ export class NoWritableCandidateError extends ResilientPoolError {
   }
 }
 
-/** Asks one candidate whether it is writable, within `timeoutMs`. */
+/** Candidates asked and not answered yet: a frozen one is not asked again until it answers. */
+const ASKING = new WeakSet<PgPoolLike>();
+const IGNORE_LOSS: Lease = { connectionLost: () => {} };
+
+/**
+ * Asks one candidate whether it is writable, within `timeoutMs`. A client that does not answer in
+ * time is destroyed (its socket too, since a frozen server never closes it), and one that arrives
+ * after the time is up goes straight back destroyed: discovery never leaks clients or waiters.
+ */
 async function isWritable(pool: PgPoolLike, timeoutMs: number): Promise<string | true> {
+  if (ASKING.has(pool)) return 'the previous check has not answered yet';
+  ASKING.add(pool);
   let timer: ReturnType<typeof setTimeout> | undefined;
+  let timedOut = false;
+  let asked: PgClientLike | undefined;
+  const noAnswer = new Error(`no answer within ${timeoutMs} ms`);
   const timeout = new Promise<string>((resolve) => {
-    timer = setTimeout(() => resolve(`no answer within ${timeoutMs} ms`), timeoutMs);
+    timer = setTimeout(() => {
+      timedOut = true;
+      if (asked !== undefined) {
+        destroySocket(asked);
+        disown(asked);
+        asked.release(noAnswer);
+        asked = undefined;
+      }
+      resolve(noAnswer.message);
+    }, timeoutMs);
   });
   const ask = (async (): Promise<string | true> => {
     const client = await pool.connect();
+    if (timedOut) {
+      client.release(noAnswer);
+      throw noAnswer;
+    }
+    adopt(client, IGNORE_LOSS);
+    asked = client;
     try {
       const result = await client.query('SELECT pg_is_in_recovery() AS in_recovery');
-      client.release();
+      if (asked === client) {
+        asked = undefined;
+        disown(client);
+        client.release();
+      }
       return (result.rows[0] as { in_recovery?: boolean } | undefined)?.in_recovery === false
         ? true
         : 'in recovery (a standby)';
     } catch (err) {
-      client.release(err as Error);
+      if (asked === client) {
+        asked = undefined;
+        disown(client);
+        client.release(err as Error);
+      }
       throw err;
     }
-  })().catch((err: unknown) => (err instanceof Error ? err.message : String(err)));
+  })()
+    .catch((err: unknown) => (err instanceof Error ? err.message : String(err)))
+    .finally(() => ASKING.delete(pool));
   try {
     return await Promise.race([ask, timeout]);
   } finally {
