@@ -47,7 +47,17 @@ export type {
   ResilientPoolOptions,
   ValidateOptions,
 } from './options/types.js';
-export type { PgClientLike, PgPoolLike, QueryConfigLike, QueryResultLike } from './pg-like.js';
+export type {
+  ClientOf,
+  FieldDefLike,
+  PgClientLike,
+  PgPoolLike,
+  PgQueryResult,
+  QueryArrayConfigLike,
+  QueryConfigLike,
+  QueryResultLike,
+  SubmittableLike,
+} from './pg-like.js';
 export type {
   CallOptions,
   ConnectOptions,
@@ -62,6 +72,9 @@ export type { BalancerKind } from './routing/balancers/balancer.js';
 export type {
   BreakerState,
   EndpointRole,
+  PoolClientEvents,
+  PoolEventListener,
+  PoolEventName,
   RejectReason,
   ResilientPoolEvents,
 } from './telemetry/events.js';

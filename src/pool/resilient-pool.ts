@@ -1,7 +1,8 @@
 /**
  * ResilientPool: composes endpoints, the router and the retry policy behind a surface that is
- * usable wherever a pg.Pool is (query in both call shapes, connect/release, end, the counts and
- * the 'error' event).
+ * usable wherever a pg.Pool is, at run time and in the type system: query in all its call shapes,
+ * connect/release, end, the counts, options, and pg-pool's events ('connect', 'acquire',
+ * 'release', 'remove', 'error'), forwarded from every wrapped pool.
  */
 import { setMaxListeners } from 'node:events';
 import { type CacheHandle, cacheIdentity, ReadThroughCache } from '../cache/index.js';
@@ -21,18 +22,32 @@ import {
 import { DEFAULTS } from '../options/defaults.js';
 import { resolveOptions } from '../options/pool.js';
 import type { ResolvedOptions } from '../options/resolved.js';
-import type { ResilientPoolOptions } from '../options/types.js';
-import type { PgClientLike, QueryConfigLike, QueryResultLike } from '../pg-like.js';
+import type { EndpointConfig, ResilientPoolOptions } from '../options/types.js';
+import type {
+  ClientOf,
+  PgPoolLike,
+  PgQueryResult,
+  QueryArrayConfigLike,
+  QueryConfigLike,
+  QueryResultLike,
+  SubmittableLike,
+} from '../pg-like.js';
 import { RetryBudget } from '../retry/budget.js';
 import { createBalancer } from '../routing/balancers/create-balancer.js';
 import { SqlClassifier } from '../routing/classify-sql.js';
 import { Router } from '../routing/router.js';
-import { type EventName, type ResilientPoolEvents, SafeEmitter } from '../telemetry/events.js';
+import {
+  type EventName,
+  type PoolEventListener,
+  type PoolEventName,
+  type ResilientPoolEvents,
+  SafeEmitter,
+} from '../telemetry/events.js';
 import { createLogger, type LoggerLike } from '../telemetry/logger.js';
 import type { ConnectOptions, EndOptions, ReadOptions, WriteOptions } from './call-options.js';
 import { CallPath, type CallRole } from './call-path.js';
 import { Housekeeping } from './housekeeping.js';
-import { PoolErrorForwarding } from './pool-errors.js';
+import { PoolEventForwarding } from './pool-events.js';
 import { PrimaryDiscovery } from './primary-discovery.js';
 import { type Lifecycle, shutDown } from './shutdown.js';
 import { Statements } from './statements.js';
@@ -45,10 +60,43 @@ import {
 } from './transaction.js';
 
 type Values = readonly unknown[];
-type Callback<R> = (err: Error | null, result?: QueryResultLike<R>) => void;
+type Callback<R> = (err: Error | null, result?: PgQueryResult<R>) => void;
 type Row = Record<string, unknown>;
+/** pg's `done` of `connect(callback)`: `client.release(err)`. */
+type Done = (release?: Error | boolean) => void;
+type ConnectCallback<Client> = (
+  err: Error | undefined,
+  client: Client | undefined,
+  done: Done,
+) => void;
 
-export class ResilientPool extends SafeEmitter {
+/**
+ * The pools of the options, from which `new ResilientPool(...)` infers its type parameter: a
+ * ResilientPool over pg.Pools is a `ResilientPool<pg.Pool>`, whose `connect()` gives
+ * `pg.PoolClient`s and which is assignable to `pg.Pool`.
+ */
+interface WrappedPools<Pool> {
+  primary: Pool | EndpointOf<Pool> | ReadonlyArray<Pool | EndpointOf<Pool>>;
+  replicas?: ReadonlyArray<Pool | EndpointOf<Pool>>;
+}
+type EndpointOf<Pool> = Omit<EndpointConfig, 'pool'> & { pool: Pool };
+/** A listener as EventEmitter takes it. */
+type AnyListener = Parameters<SafeEmitter['on']>[1];
+
+/**
+ * The resilient pool. `Pool` is the type of the wrapped pools (inferred from the options):
+ * `connect()` and the pool events give its clients, `options` is its options.
+ */
+export class ResilientPool<Pool extends PgPoolLike = PgPoolLike> extends SafeEmitter {
+  static {
+    // Query builders tell a pool from a client by the class name: Drizzle's node-postgres
+    // driver runs a transaction on a checked-out client only for a client whose constructor's
+    // name includes "Pool", and otherwise sends BEGIN, the statements and COMMIT through
+    // query(), each on whichever connection is free. A minifier renames the class; this name
+    // survives it.
+    Object.defineProperty(ResilientPool, 'name', { value: 'ResilientPool', configurable: true });
+  }
+
   private readonly resolved: ResolvedOptions;
   private readonly logger: LoggerLike;
   private readonly router: Router;
@@ -63,7 +111,7 @@ export class ResilientPool extends SafeEmitter {
   /** Aborted with PoolClosedError when `end()` is called: every sleep and wait ends then. */
   private readonly lifetime = new AbortController();
   private readonly housekeeping: Housekeeping;
-  private readonly poolErrors: PoolErrorForwarding;
+  private readonly poolEvents: PoolEventForwarding;
   private readonly autoRouting: boolean;
   /** Read/write classification of statement texts, memoised per pool. */
   private readonly sql = new SqlClassifier();
@@ -79,7 +127,7 @@ export class ResilientPool extends SafeEmitter {
     return this.lifecycle.state === 'ended';
   }
 
-  constructor(options: ResilientPoolOptions) {
+  constructor(options: ResilientPoolOptions & WrappedPools<Pool>) {
     const resolved = resolveOptions(options);
     const logger = createLogger(resolved.logger);
     super(logger);
@@ -140,9 +188,15 @@ export class ResilientPool extends SafeEmitter {
       lifetime: this.lifetime.signal,
       onRetry: (p) => this.emitSafely('retry', p),
     });
-    this.poolErrors = new PoolErrorForwarding(this.endpoints, logger, (err) => {
-      if (!this.ended && this.listenerCount('error') > 0) this.emitSafely('error', err);
-    });
+    this.poolEvents = new PoolEventForwarding(
+      this.endpoints,
+      logger,
+      {
+        listening: (event) => this.listenerCount(event) > 0,
+        emit: (event, args) => this.emitPoolEvent(event, ...args),
+      },
+      () => !this.ended,
+    );
     // The first candidate is assumed until the candidates have answered; writes wait for that.
     this.rediscoverPrimary();
     // The primary is probed too, also without replicas: a frozen server must be noticed.
@@ -197,22 +251,35 @@ export class ResilientPool extends SafeEmitter {
   /**
    * pg.Pool's `query`, in all its call shapes. Goes to the primary, or with
    * `routing.queryRouting: 'auto'` to a replica when the statement is certainly a plain read.
+   * Resolves with the wrapped client's own result (a `pg.Result` for pg pools).
+   *
+   * A submittable (pg-cursor, pg-query-stream, `new pg.Query()`) runs on a client checked out
+   * for it, which goes back to its pool once the submittable is done; the submittable is
+   * returned, and a checkout that fails reaches it through its `handleError`, as pg's own
+   * errors do.
    */
+  query<T extends SubmittableLike>(submittable: T): T;
+  query<R extends unknown[] = unknown[]>(
+    config: QueryArrayConfigLike,
+    values?: Values,
+  ): Promise<PgQueryResult<R>>;
   query<R extends Row = Row>(
     text: string | QueryConfigLike,
     values?: Values,
-  ): Promise<QueryResultLike<R>>;
+  ): Promise<PgQueryResult<R>>;
+  query<R extends unknown[] = unknown[]>(config: QueryArrayConfigLike, callback: Callback<R>): void;
   query<R extends Row = Row>(text: string | QueryConfigLike, callback: Callback<R>): void;
   query<R extends Row = Row>(
     text: string | QueryConfigLike,
     values: Values | undefined,
     callback: Callback<R>,
   ): void;
-  query<R extends Row = Row>(
-    text: string | QueryConfigLike,
+  query<R>(
+    text: string | QueryConfigLike | SubmittableLike,
     valuesOrCallback?: Values | Callback<R>,
     callback?: Callback<R>,
-  ): Promise<QueryResultLike<R>> | undefined {
+  ): Promise<PgQueryResult<R>> | SubmittableLike | undefined {
+    if (isSubmittable(text)) return this.submit(text);
     if (typeof text === 'function') {
       // pg.Pool's own guard: a lone callback is called with this error, never run as SQL.
       const cb = text as Callback<R>;
@@ -236,7 +303,7 @@ export class ResilientPool extends SafeEmitter {
       signal: undefined,
       idempotent: false,
       pinned: undefined,
-    }) as Promise<QueryResultLike<R>>;
+    }) as Promise<PgQueryResult<R>>;
     if (callback === undefined) return result;
     const cb = callback;
     // As in pg, an exception thrown by the callback is the application's: it surfaces as an
@@ -273,23 +340,22 @@ export class ResilientPool extends SafeEmitter {
   }
 
   /**
-   * Checks out a client pinned to one endpoint (pg.PoolClient-compatible; call `release()`).
-   * Also accepts pg's callback form `connect((err, client, release) => ...)`.
+   * Checks out a client pinned to one endpoint: the wrapped pool's own client (a
+   * `pg.PoolClient` for pg pools); call `release()`. Also accepts pg's callback form
+   * `connect((err, client, done) => ...)`, where `done(err)` is `client.release(err)`.
    */
-  connect(options?: ConnectOptions): Promise<PgClientLike>;
+  connect(options?: ConnectOptions): Promise<ClientOf<Pool>>;
+  connect(callback: ConnectCallback<ClientOf<Pool>>): void;
   connect(
-    callback: (err: Error | undefined, client?: PgClientLike, done?: () => void) => void,
-  ): void;
-  connect(
-    optionsOrCallback?:
-      | ConnectOptions
-      | ((err: Error | undefined, client?: PgClientLike, done?: () => void) => void),
-  ): Promise<PgClientLike> | undefined {
+    optionsOrCallback?: ConnectOptions | ConnectCallback<ClientOf<Pool>>,
+  ): Promise<ClientOf<Pool>> | undefined {
     if (typeof optionsOrCallback === 'function') {
       const cb = optionsOrCallback;
       this.connect().then(
-        (client) => callBack(cb, undefined, client, () => client.release()),
-        (err: Error) => callBack(cb, err),
+        (client) =>
+          callBack(cb, undefined, client, (release?: Error | boolean) => client.release(release)),
+        // As pg: on failure no client, and a `done` that does nothing.
+        (err: Error) => callBack(cb, err, undefined, () => {}),
       );
       return undefined;
     }
@@ -298,7 +364,42 @@ export class ResilientPool extends SafeEmitter {
     const role: CallRole = optionsOrCallback?.role === 'read' ? 'read' : 'write';
     return withDeadline(optionsOrCallback?.timeout, optionsOrCallback?.signal, (signal) =>
       this.callPath.checkout(role, signal),
+    ) as Promise<ClientOf<Pool>>;
+  }
+
+  /**
+   * Runs a submittable on a client of its own; the client goes back once pg has finished with
+   * it (the client's 'drain'), or is destroyed if its connection fails.
+   */
+  private submit<T extends SubmittableLike>(submittable: T): T {
+    const sql = (submittable as { text?: unknown }).text;
+    const role: ConnectOptions['role'] =
+      this.autoRouting && typeof sql === 'string' && this.sql.classify(sql) === 'read'
+        ? 'read'
+        : 'write';
+    this.connect({ role }).then(
+      (client) => {
+        const events = client as unknown as SubmittingClient;
+        const done = (err?: Error) => {
+          events.off('drain', onDrain);
+          events.off('error', onError);
+          client.release(err);
+        };
+        const onDrain = () => done();
+        const onError = (err: Error) => done(err);
+        events.once('drain', onDrain);
+        events.once('error', onError);
+        try {
+          client.query(submittable);
+        } catch (err) {
+          // Refused before anything was sent: the client goes back, the submittable hears why.
+          done();
+          failSubmittable(submittable, err as Error);
+        }
+      },
+      (err: Error) => failSubmittable(submittable, err),
     );
+    return submittable;
   }
 
   /**
@@ -377,8 +478,8 @@ export class ResilientPool extends SafeEmitter {
    * The primary pool's options (pg.Pool exposes its own). Query builders read it: Kysely's
    * PostgresDialect requires it. It is the caller's own object, never logged by this library.
    */
-  get options(): object {
-    return this.router.primary.pool.options ?? {};
+  get options(): NonNullable<Pool['options']> {
+    return (this.router.primary.pool.options ?? {}) as NonNullable<Pool['options']>;
   }
 
   /** Clients open in the wrapped pools (pg.Pool's `totalCount`, summed). */
@@ -389,6 +490,11 @@ export class ResilientPool extends SafeEmitter {
   /** Idle clients in the wrapped pools (pg.Pool's `idleCount`, summed). */
   get idleCount(): number {
     return this.endpoints.reduce((sum, e) => sum + e.pool.idleCount, 0);
+  }
+
+  /** Clients past their `maxLifetimeSeconds` in the wrapped pools (pg.Pool's, summed). */
+  get expiredCount(): number {
+    return this.endpoints.reduce((sum, e) => sum + (e.pool.expiredCount ?? 0), 0);
   }
 
   /** Calls waiting for a connection: in the gates and inside the wrapped pools. */
@@ -420,24 +526,50 @@ export class ResilientPool extends SafeEmitter {
     return undefined;
   }
 
-  override on<E extends EventName>(
+  /**
+   * Listens to an event. pg-pool's events ('connect', 'acquire', 'release', 'remove', 'error')
+   * come from every wrapped pool with pg's arguments, then the endpoint's name, so pg.Pool
+   * listeners work unchanged; the others carry one payload (see {@link ResilientPoolEvents}).
+   * A listener that throws or rejects is logged and never breaks a call.
+   *
+   * @example
+   * db.on('connect', (client, endpoint) => client.query(`SET application_name = 'api:${endpoint}'`));
+   * db.on('breaker', ({ endpoint, state }) => metrics.gauge(`breaker.${endpoint}`, state));
+   */
+  override on<K extends PoolEventName>(
+    event: K,
+    listener: PoolEventListener<K, ClientOf<Pool>>,
+  ): this;
+  override on<E extends Exclude<EventName, 'error'>>(
     event: E,
     listener: (payload: ResilientPoolEvents[E]) => void,
-  ): this {
+  ): this;
+  override on(event: string, listener: AnyListener): this {
     return super.on(event, listener);
   }
 
-  override once<E extends EventName>(
+  /** As {@link on}, once. */
+  override once<K extends PoolEventName>(
+    event: K,
+    listener: PoolEventListener<K, ClientOf<Pool>>,
+  ): this;
+  override once<E extends Exclude<EventName, 'error'>>(
     event: E,
     listener: (payload: ResilientPoolEvents[E]) => void,
-  ): this {
+  ): this;
+  override once(event: string, listener: AnyListener): this {
     return super.once(event, listener);
   }
 
-  override off<E extends EventName>(
+  override off<K extends PoolEventName>(
+    event: K,
+    listener: PoolEventListener<K, ClientOf<Pool>>,
+  ): this;
+  override off<E extends Exclude<EventName, 'error'>>(
     event: E,
     listener: (payload: ResilientPoolEvents[E]) => void,
-  ): this {
+  ): this;
+  override off(event: string, listener: AnyListener): this {
     return super.off(event, listener);
   }
 
@@ -455,7 +587,7 @@ export class ResilientPool extends SafeEmitter {
         housekeeping: this.housekeeping,
         health: this.health,
         readCache: this.readCache,
-        poolErrors: this.poolErrors,
+        poolEvents: this.poolEvents,
         ownsPools: this.resolved.ownsPools,
         logger: this.logger,
       },
@@ -465,6 +597,37 @@ export class ResilientPool extends SafeEmitter {
     });
     this.lifecycle = { state: 'ending', done };
     return done;
+  }
+}
+
+/** The events of a pg client that say a submittable is done with it. */
+interface SubmittingClient {
+  once(event: 'drain', listener: () => void): unknown;
+  once(event: 'error', listener: (err: Error) => void): unknown;
+  off(event: 'drain' | 'error', listener: (...args: never[]) => void): unknown;
+}
+
+function isSubmittable(text: unknown): text is SubmittableLike {
+  return typeof (text as { submit?: unknown } | null)?.submit === 'function';
+}
+
+/**
+ * Hands a checkout error to a submittable the way pg hands it a connection error: through its
+ * `handleError` (pg.Query, pg-cursor, pg-query-stream), else as an 'error' event.
+ */
+function failSubmittable(submittable: SubmittableLike, err: Error): void {
+  const target = submittable as {
+    handleError?: (err: Error) => void;
+    emit?: (event: 'error', err: Error) => unknown;
+  };
+  try {
+    if (typeof target.handleError === 'function') target.handleError(err);
+    else if (typeof target.emit === 'function') target.emit('error', err);
+  } catch (thrown) {
+    // What the submittable's own error handling throws is the application's, as in pg.
+    process.nextTick(() => {
+      throw thrown;
+    });
   }
 }
 

@@ -12,7 +12,7 @@ import type { LoggerLike } from '../telemetry/logger.js';
 import { withTimeout } from '../util/with-timeout.js';
 import type { CallPath } from './call-path.js';
 import type { Housekeeping } from './housekeeping.js';
-import type { PoolErrorForwarding } from './pool-errors.js';
+import type { PoolEventForwarding } from './pool-events.js';
 
 /** Where a pool is in its life; `end()` moves it from open to ending to ended, once. */
 export type Lifecycle =
@@ -29,7 +29,7 @@ export interface PoolParts {
   housekeeping: Housekeeping;
   health: HealthMonitor | undefined;
   readCache: ReadThroughCache | undefined;
-  poolErrors: PoolErrorForwarding;
+  poolEvents: PoolEventForwarding;
   ownsPools: boolean;
   logger: LoggerLike;
 }
@@ -61,7 +61,7 @@ export async function shutDown(parts: PoolParts, timeoutMs: number): Promise<voi
   }
   for (const endpoint of endpoints) endpoint.shutdown();
   if (!parts.ownsPools) {
-    parts.poolErrors.detach();
+    parts.poolEvents.detach();
     return;
   }
   // pg's end() waits for every checked-out client; a client leaked by the application would

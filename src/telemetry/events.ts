@@ -41,11 +41,47 @@ export interface ResilientPoolEvents {
   leak: { endpoint: string; heldMs: number; acquiredAt: string };
   /** The read-through cache's breaker over Redis changed state. */
   cacheBreaker: { state: BreakerState; previous: BreakerState };
-  /** A wrapped pool reported an error on an idle client (the server restarted, say). */
+  /**
+   * A wrapped pool reported an error on an idle client (the server restarted, say). Listeners
+   * also get pg-pool's second argument, the client, and the endpoint's name: see
+   * {@link PoolClientEvents}.
+   */
   error: Error & { endpoint?: string };
 }
 
 export type EventName = keyof ResilientPoolEvents;
+
+/**
+ * pg-pool's own events, forwarded from every wrapped pool with pg's arguments in pg's order, then
+ * the name of the endpoint whose pool emitted them, so that a listener written for a pg.Pool
+ * works unchanged: `db.on('connect', (client) => client.query('SET search_path TO app'))` runs on
+ * each new connection of the primary and of every replica.
+ */
+export interface PoolClientEvents<Client> {
+  /** A wrapped pool opened a new connection (before any caller gets it). */
+  connect: [client: Client, endpoint: string];
+  /** A wrapped pool handed a client out (for a statement, a transaction or `connect()`). */
+  acquire: [client: Client, endpoint: string];
+  /**
+   * A client went back to its pool; `err` is what it was released with (an Error or `true`)
+   * when it was released to be destroyed.
+   */
+  release: [err: Error | boolean | undefined, client: Client, endpoint: string];
+  /** A wrapped pool closed a connection (idle timeout, destroyed after an error, `end()`). */
+  remove: [client: Client, endpoint: string];
+  /** An idle client of a wrapped pool failed; `err.endpoint` names the endpoint too. */
+  error: [err: Error & { endpoint?: string }, client: Client | undefined, endpoint: string];
+}
+
+export type PoolEventName = keyof PoolClientEvents<unknown>;
+
+/** The pg-pool events forwarded only while someone listens ('error' is always listened to). */
+export const CLIENT_EVENTS = ['connect', 'acquire', 'release', 'remove'] as const;
+
+/** The listener of a pool event. */
+export type PoolEventListener<K extends PoolEventName, Client> = (
+  ...args: PoolClientEvents<Client>[K]
+) => void;
 
 /** EventEmitter whose `emit` never throws into the caller. */
 export class SafeEmitter extends EventEmitter {
@@ -60,12 +96,26 @@ export class SafeEmitter extends EventEmitter {
   /** Emits `event` only if someone listens; listener errors are logged, never thrown. */
   protected emitSafely<E extends EventName>(event: E, payload: ResilientPoolEvents[E]): void {
     if (this.listenerCount(event) === 0) return;
+    this.callListeners(event, [payload]);
+  }
+
+  /**
+   * Emits a pg-pool event with its arguments, in the same way. Check `listenerCount` first: the
+   * arguments are only gathered when someone listens.
+   */
+  protected emitPoolEvent<K extends PoolEventName, Client>(
+    event: K,
+    ...args: PoolClientEvents<Client>[K]
+  ): void {
+    if (this.listenerCount(event) === 0) return;
+    this.callListeners(event, args);
+  }
+
+  private callListeners(event: string, args: unknown[]): void {
+    // A copy: a listener that removes itself (once) or adds another does not skip or repeat one.
     for (const listener of this.rawListeners(event)) {
       try {
-        const returned: unknown = (listener as (p: ResilientPoolEvents[E]) => unknown).call(
-          this,
-          payload,
-        );
+        const returned: unknown = (listener as (...a: unknown[]) => unknown).apply(this, args);
         // An async listener's rejection must not become an unhandled rejection either. (A
         // thenable check, not instanceof: the listener's Promise may come from another realm.)
         if (typeof (returned as PromiseLike<unknown> | undefined)?.then === 'function') {
