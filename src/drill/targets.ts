@@ -121,7 +121,12 @@ export async function openTargets(options: TargetOptions): Promise<DrillTargets>
       });
       proxies.push(redisProxy);
       // Loaded only for a drill with a cache: ioredis is an optional peer dependency.
-      const { Redis } = await import('ioredis');
+      const { Redis } = await import('ioredis').catch((err: unknown) => {
+        throw new Error(
+          'runDrill({ redisUrl }) needs the ioredis package for its read cache: npm install ioredis',
+          { cause: err },
+        );
+      });
       redis = new Redis({
         host: redisProxy.host,
         port: redisProxy.port,
