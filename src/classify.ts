@@ -17,6 +17,10 @@ import { ResilientPoolError } from './errors.js';
  * - `conflict`: serialization failure, deadlock or lock not available; re-running the whole
  *   transaction may succeed.
  * - `read-only`: a write reached a server in recovery (a replica, or a demoted primary).
+ * - `stale-statement`: the server refused a named prepared statement at Bind, before running
+ *   it: its cached plan no longer matches the table (0A000 "cached plan must not change result
+ *   type", after an `ALTER TABLE`), or the server does not have it (26000, after a failover, a
+ *   `DISCARD ALL`, or through transaction-mode PgBouncer). Preparing it again can succeed.
  * - `outcome-unknown`: the work may or may not have been applied; never retry blindly.
  * - `aborted`: the caller's AbortSignal fired.
  * - `permanent`: everything else (SQL errors, constraint violations, bad options, closed pool):
@@ -29,6 +33,7 @@ export type ErrorClass =
   | 'unavailable'
   | 'conflict'
   | 'read-only'
+  | 'stale-statement'
   | 'outcome-unknown'
   | 'aborted'
   | 'permanent';
@@ -65,6 +70,9 @@ const SQLSTATE = /^[0-9A-Z]{5}$/;
 /** A hot standby's refusal of a function that writes WAL (brin_summarize_range, ...), as 55000. */
 const RECOVERY_IN_PROGRESS = /recovery is in progress/i;
 
+/** The one feature_not_supported (0A000) that a fresh Parse repairs (plancache.c). */
+const CACHED_PLAN_CHANGED = /cached plan must not change result type/i;
+
 function classifySqlState(state: string, message: string | undefined): ErrorClass {
   switch (state) {
     case '08007': // transaction_resolution_unknown
@@ -79,6 +87,12 @@ function classifySqlState(state: string, message: string | undefined): ErrorClas
     case '55000': // object_not_in_prerequisite_state: 'recovery is in progress' is a standby's refusal
       return message !== undefined && RECOVERY_IN_PROGRESS.test(message)
         ? 'read-only'
+        : 'permanent';
+    case '26000': // invalid_sql_statement_name: the prepared statement does not exist (any more)
+      return 'stale-statement';
+    case '0A000': // feature_not_supported: only a changed result type under a cached plan is stale
+      return message !== undefined && CACHED_PLAN_CHANGED.test(message)
+        ? 'stale-statement'
         : 'permanent';
     case '57P01': // admin_shutdown
     case '57P02': // crash_shutdown
@@ -126,7 +140,8 @@ export function classify(err: unknown): ErrorClass {
 /**
  * Whether the condition is transient, so that trying again can succeed. This says nothing about
  * whether a statement may be re-sent: the pool re-sends only work that never reached the server,
- * or that the caller marked idempotent.
+ * or that the caller marked idempotent. A `stale-statement` counts as transient: on a connection
+ * that prepares the statement again (which the pool arranges, see retry/policy.ts) it succeeds.
  */
 export function isRetryable(err: unknown): boolean {
   if (err instanceof ResilientPoolError) return err.retryable;
@@ -135,6 +150,7 @@ export function isRetryable(err: unknown): boolean {
     case 'resource':
     case 'conflict':
     case 'read-only':
+    case 'stale-statement':
       return true;
     case 'timeout':
       // A statement_timeout (57014) will likely fire again; a lost answer may not.
@@ -171,9 +187,19 @@ export function isHealthFailure(err: unknown): boolean {
  * as opposed to an error raised in the client (a value pg could not serialise, a malformed call,
  * a lost connection). After the server's answer the connection is in a known state; after a
  * client-side error it may not be, so it is never reused.
+ *
+ * A FATAL (or PANIC) ErrorResponse, or any of class `connection` (08xxx, 57P01-57P03), is not
+ * such an answer: the server, or PgBouncer in front of it ("server login has been failing",
+ * "query_wait_timeout", both FATAL 08P01), closes the connection after it. Such an error says the
+ * endpoint is unwell rather than that it answered. The class covers servers whose `lc_messages`
+ * translates the severity.
  */
 export function isServerError(err: unknown): boolean {
   if (typeof err !== 'object' || err === null) return false;
   const { code, severity } = err as { code?: unknown; severity?: unknown };
-  return typeof severity === 'string' && typeof code === 'string' && SQLSTATE.test(code);
+  if (typeof severity !== 'string' || typeof code !== 'string' || !SQLSTATE.test(code)) {
+    return false;
+  }
+  if (severity === 'FATAL' || severity === 'PANIC') return false;
+  return classify(err) !== 'connection';
 }

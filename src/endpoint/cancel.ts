@@ -46,7 +46,9 @@ export function cancelBackend(client: object): Promise<boolean> {
       resolve(sent);
     };
     const timer = setTimeout(() => finish(false), CANCEL_TIMEOUT_MS);
-    socket.on('connect', () => socket.end(packet));
+    // Written, not ended: PgBouncer takes a half-closed socket for a client gone away and drops
+    // the request. The server (or PgBouncer) closes the connection once it has read it.
+    socket.on('connect', () => socket.write(packet));
     // The server closes the connection once it has read the request.
     socket.on('close', () => finish(true));
     socket.on('error', () => finish(false));

@@ -12,15 +12,17 @@
  * - A connection lost at any stage settles the call, once, and destroys the client.
  * - An abort (the call's timeout or signal) cancels a running statement on the server and
  *   destroys the connection; a late cancel can never hit the next caller.
+ * - A named statement the server refused as stale (0A000 cached plan changed, 26000 no such
+ *   statement) is forgotten by its connection before release, so that a re-send parses it again.
  * - The endpoint can end the attempt (`kill`): declared down, or `end()` out of time.
  *
  * Hot path (idle client, no signal, success): pg's callback forms, no timer, no Error.
  */
-import { isServerError } from '../classify.js';
+import { classify, isServerError } from '../classify.js';
 import { asToken, attachToken, CAPTURE_SQL } from '../consistency/token.js';
 import { abortError, OutcomeUnknownError } from '../errors.js';
 import type { PgClientLike, QueryConfigLike, QueryResultLike } from '../pg-like.js';
-import { markNotSent } from '../retry/policy.js';
+import { markNotSent, markRepreparable } from '../retry/policy.js';
 import { type AcquireContext, type AcquiringLease, acquireClient, type Done } from './acquire.js';
 import { cancelBackend } from './cancel.js';
 import { stampRelease } from './hygiene.js';
@@ -48,11 +50,17 @@ export interface StatementContext extends AcquireContext {
   readonly generation: number;
   /** Whether this endpoint is a hot standby: a statement that ran there wrote nothing. */
   readonly isHotStandby: boolean;
-  /** The server answered (a result, or a SQL error): the endpoint is healthy. */
-  answered(sqlError: Error | null): void;
+  /**
+   * The server answered (a result, or a SQL error): the endpoint is healthy. `wasSlow`: the
+   * statement was already counted as a slow call, so its answer is not counted again.
+   */
+  answered(sqlError: Error | null, wasSlow: boolean): void;
   /** Whether `err` shows the primary is read-only (demoted); counts it if so. */
   isDemotionSign(err: Error): boolean;
 }
+
+/** How long an abandoned connection is kept for its cancel request to get through, at most. */
+const CANCEL_GRACE_MS = 1_000;
 
 const CONNECTING = 0;
 /** The statement (or the token capture after it) is on the wire. */
@@ -145,7 +153,7 @@ export class StatementAttempt implements ActiveLease, AcquiringLease {
       return;
     }
     if (err === null) {
-      this.ctx.answered(null);
+      this.ctx.answered(null, this.slowCounted);
       this.result = result;
       if (this.statement.captureToken) this.send(client, CAPTURE_SQL, undefined, CAPTURING);
       else this.returnClient(null);
@@ -153,7 +161,7 @@ export class StatementAttempt implements ActiveLease, AcquiringLease {
     }
     // A primary answering read-only was demoted: its connections are not worth keeping.
     if (!this.ctx.isDemotionSign(err) && isServerError(err)) {
-      this.ctx.answered(err);
+      this.ctx.answered(err, this.slowCounted);
       this.error = err;
       this.afterReadyForQuery(client);
       return;
@@ -184,12 +192,61 @@ export class StatementAttempt implements ActiveLease, AcquiringLease {
       connection?: { once?(event: 'readyForQuery', listener: () => void): unknown };
     };
     if (c.readyForQuery !== false || typeof c.connection?.once !== 'function') {
-      this.returnClient(this.error);
+      this.afterAnswer(client);
       return;
     }
     this.phase = SETTLING;
     c.connection.once('readyForQuery', () => {
-      if (this.phase === SETTLING) this.returnClient(this.error);
+      if (this.phase === SETTLING) this.afterAnswer(client);
+    });
+  }
+
+  /**
+   * After the server's refusal, at ReadyForQuery. A stale named statement (0A000, 26000) was
+   * refused at Bind, before it ran, and pg would skip its Parse on this connection forever (it
+   * remembers the name in `connection.parsedStatements`). So the connection forgets it, and the
+   * error is marked for the re-send rule (retry/policy.ts), which allows one re-send that then
+   * parses again: for 26000 the server has no such statement, so pg's entry is dropped; for
+   * 0A000 the server still holds the stale one (a new Parse of the name would fail with 42P05),
+   * so it is deallocated first. Where that cannot be done (not pg's client, a transaction left
+   * open, DEALLOCATE failed), the connection is destroyed instead, which forgets everything.
+   */
+  private afterAnswer(client: PgClientLike): void {
+    const err = this.error;
+    const name = statementName(this.statement.text);
+    if (err === null || name === undefined || classify(err) !== 'stale-statement') {
+      this.returnClient(err);
+      return;
+    }
+    const parsed = parsedStatements(client);
+    if (
+      (parsed !== undefined && parsed[name] === undefined) ||
+      ((err as { code?: unknown }).code === '26000' && !err.message.includes(`"${name}"`))
+    ) {
+      // Not the statement pg had cached on this connection (a 26000 that names another one
+      // comes from the statement's own SQL, such as `EXECUTE x`): nothing to repair here.
+      this.returnClient(err);
+      return;
+    }
+    markRepreparable(err);
+    if (parsed === undefined || inTransaction(client)) {
+      this.endWithKnownOutcome(err);
+      return;
+    }
+    if ((err as { code?: unknown }).code === '26000') {
+      delete parsed[name];
+      this.returnClient(err);
+      return;
+    }
+    this.phase = RETURNING;
+    client.query(`DEALLOCATE ${quoteIdentifier(name)}`, undefined, (deallocateError) => {
+      if (this.phase !== RETURNING) return;
+      if (deallocateError) {
+        this.endWithKnownOutcome(deallocateError);
+        return;
+      }
+      delete parsed[name];
+      this.returnClient(err);
     });
   }
 
@@ -273,12 +330,13 @@ export class StatementAttempt implements ActiveLease, AcquiringLease {
     const client = this.client as PgClientLike;
     if (this.phase === SENDING) {
       this.sentAt = -1;
-      void cancelBackend(client);
-      this.failClient(abortError(this.ctx.name, signal));
+      const err = abortError(this.ctx.name, signal);
+      this.cancelThenDiscard(client, err);
+      this.finish(err);
     } else if (this.phase === CAPTURING) {
       // The write is done; the position query is cancelled, the write's result still returned.
-      void cancelBackend(client);
-      this.endWithKnownOutcome(abortError(this.ctx.name, signal));
+      this.cancelThenDiscard(client, abortError(this.ctx.name, signal));
+      this.finish(this.error);
     } else if (this.phase === SETTLING || this.phase === RETURNING) {
       this.endWithKnownOutcome(abortError(this.ctx.name, signal));
     }
@@ -296,6 +354,27 @@ export class StatementAttempt implements ActiveLease, AcquiringLease {
     const client = this.client;
     if (client !== undefined) this.discard(client, err);
     this.finish(err);
+  }
+
+  /**
+   * Cancels the statement running on `client`, and destroys the connection once the cancel
+   * request was delivered (or after CANCEL_GRACE_MS): PgBouncer forwards a CancelRequest only for
+   * a client connection it still has, so destroying first would leave the statement running on
+   * the server (and, in transaction pooling, its server connection busy). The client is already
+   * out of this attempt's hands (disowned: its errors are swallowed) and never reused.
+   */
+  private cancelThenDiscard(client: PgClientLike, err: Error): void {
+    if (client === this.client) this.client = undefined;
+    disown(client);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const grace = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, CANCEL_GRACE_MS);
+      timer.unref?.();
+    });
+    void Promise.race([cancelBackend(client), grace]).then(() => {
+      clearTimeout(timer);
+      client.release(err);
+    });
   }
 
   private discard(client: PgClientLike, err: Error): void {
@@ -319,4 +398,24 @@ export class StatementAttempt implements ActiveLease, AcquiringLease {
     this.ctx.active.delete(this);
     this.done(err, err === null ? this.result : undefined);
   }
+}
+
+/** The name of a named (prepared) statement, or undefined. */
+function statementName(text: QueryText): string | undefined {
+  if (typeof text !== 'object' || text === null) return undefined;
+  const name = (text as { name?: unknown }).name;
+  return typeof name === 'string' && name !== '' ? name : undefined;
+}
+
+/** pg's per-connection record of the named statements it has parsed (name -> text). */
+function parsedStatements(client: PgClientLike): Record<string, string> | undefined {
+  const parsed = (client as { connection?: { parsedStatements?: unknown } }).connection
+    ?.parsedStatements;
+  return typeof parsed === 'object' && parsed !== null
+    ? (parsed as Record<string, string>)
+    : undefined;
+}
+
+function quoteIdentifier(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
 }

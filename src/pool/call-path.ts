@@ -2,7 +2,7 @@
  * The call path every statement and checkout of the pool takes: route, admit, run on the
  * endpoint's pipeline; only after a failure, the retry loop (retry/retry-loop.ts), which re-enters the router
  * so a read can move to another replica. The rule for what may be re-sent is `mayRetryStatement`
- * (endpoint/retry.ts), consulted here and nowhere else.
+ * (retry/policy.ts), consulted here and nowhere else.
  *
  * No async function on the success path: it costs the endpoint's one promise plus, when retries
  * are on, one `.catch`.
@@ -55,6 +55,12 @@ type FailedCall<C extends Call> = C & {
   last: Endpoint;
   /** Set when a replica refused a write (25006): the next attempt goes to the primary at once. */
   rerouted: boolean;
+  /**
+   * The one re-prepare a call gets after a stale named statement (0A000, 26000): 'pending' once
+   * allowed, until the next attempt is sent to the same endpoint at once (its connection has
+   * forgotten the statement, so it parses again there); 'done' after.
+   */
+  reprepare: 'none' | 'pending' | 'done';
 };
 
 export interface CallPathDeps {
@@ -120,6 +126,7 @@ export class CallPath {
         tried: new Set([endpoint]),
         last: endpoint,
         rerouted: false,
+        reprepare: 'none',
       }),
     );
   }
@@ -152,9 +159,11 @@ export class CallPath {
           );
           return false;
         }
-        // Moving to another endpoint needs no pause; trying the same one again does.
+        // Moving to another endpoint needs no pause; trying the same one again does, except to
+        // prepare a stale statement again: the server is fine, only the statement was stale.
         const moving =
           call.rerouted ||
+          call.reprepare === 'pending' ||
           (call.role === 'read' && this.deps.router.hasReadAlternative(call.tried));
         call.rerouted = false;
         const delayMs = moving ? 0 : backoffDelay(attemptNumber, retry);
@@ -189,7 +198,15 @@ export class CallPath {
       // the caller learns more from the failure itself than from CircuitOpenError.
       return false;
     }
-    return mayRetryStatement(err, call.idempotent, call.last.isHotStandby);
+    const may = mayRetryStatement(
+      err,
+      call.idempotent,
+      call.last.isHotStandby,
+      call.reprepare === 'done',
+    );
+    // Asked twice about the first failure (before the loop and in it): 'pending' stays allowed.
+    if (may && errorClass === 'stale-statement') call.reprepare = 'pending';
+    return may;
   }
 
   private attemptAgain<C extends Call, T>(
@@ -198,11 +215,19 @@ export class CallPath {
     lastError: unknown,
   ): Promise<T> {
     const { router } = this.deps;
-    // A read that must see a write: after a failure only the primary is sure to qualify.
-    const endpoint =
-      call.role === 'read' && call.pinned === undefined
-        ? router.forRead(call.tried)
-        : router.primary;
+    let endpoint: Endpoint | undefined;
+    if (call.reprepare === 'pending') {
+      // Back to where the stale statement was forgotten: another endpoint's connections may
+      // hold the same stale statement (a replica replays the ALTER TABLE too).
+      call.reprepare = 'done';
+      endpoint = call.last;
+    } else {
+      // A read that must see a write: after a failure only the primary is sure to qualify.
+      endpoint =
+        call.role === 'read' && call.pinned === undefined
+          ? router.forRead(call.tried)
+          : router.primary;
+    }
     if (endpoint === undefined) return Promise.reject(this.noHealthyEndpoint(call, lastError));
     call.tried.add(endpoint);
     call.last = endpoint;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classify, isHealthFailure, isRetryable } from '../../src/classify.js';
+import { classify, isHealthFailure, isRetryable, isServerError } from '../../src/classify.js';
 import {
   AbortedError,
   AcquireTimeoutError,
@@ -44,6 +44,21 @@ describe('classify', () => {
     expect(isHealthFailure(err)).toBe(health);
   });
 
+  it('a stale named statement (26000, 0A000 cached plan) is its own class', () => {
+    const missing = pgError('26000', 'prepared statement "s" does not exist');
+    const stalePlan = pgError('0A000', 'cached plan must not change result type');
+    for (const err of [missing, stalePlan]) {
+      expect(classify(err)).toBe('stale-statement');
+      // Prepared again it can succeed; the server answered, so its health is not in question.
+      expect(isRetryable(err)).toBe(true);
+      expect(isHealthFailure(err)).toBe(false);
+    }
+    // Any other feature_not_supported is permanent.
+    const other = pgError('0A000', 'cannot use subquery in check constraint');
+    expect(classify(other)).toBe('permanent');
+    expect(isRetryable(other)).toBe(false);
+  });
+
   it.each(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'EAI_AGAIN'])(
     'socket error %s is a retryable connection failure',
     (code) => {
@@ -81,6 +96,33 @@ describe('classify', () => {
     // Refusals say nothing about the server's health; an acquire timeout does.
     expect(isHealthFailure(new CircuitOpenError('a'))).toBe(false);
     expect(isHealthFailure(new AcquireTimeoutError('a', 1))).toBe(true);
+  });
+
+  it('isServerError: an answer after which the connection is usable; not FATAL, not class 08', () => {
+    const withSeverity = (code: string, severity: string, message = `pg error ${code}`) =>
+      Object.assign(pgError(code, message), { severity });
+    expect(isServerError(withSeverity('23505', 'ERROR'))).toBe(true);
+    expect(
+      isServerError(withSeverity('0A000', 'ERROR', 'cached plan must not change result type')),
+    ).toBe(true);
+    // PgBouncer's answers for a server it cannot reach, sent just before it closes the connection.
+    expect(
+      isServerError(
+        withSeverity(
+          '08P01',
+          'FATAL',
+          'server login has been failing, try again later (server_login_retry)',
+        ),
+      ),
+    ).toBe(false);
+    expect(isServerError(withSeverity('08P01', 'FATAL', 'query_wait_timeout'))).toBe(false);
+    // A server shutting down; and the same with a translated severity.
+    expect(isServerError(withSeverity('57P01', 'FATAL'))).toBe(false);
+    expect(isServerError(withSeverity('57P01', 'ВАЖНО'))).toBe(false);
+    expect(isServerError(withSeverity('XX000', 'PANIC'))).toBe(false);
+    // Errors raised in the client have no severity.
+    expect(isServerError(new Error('Connection terminated unexpectedly'))).toBe(false);
+    expect(isServerError(socketError('ECONNRESET'))).toBe(false);
   });
 
   it('treats non-errors and plain errors as permanent', () => {
