@@ -28,7 +28,7 @@ import { Gate } from './gate.js';
 import { HeldClient } from './held-client.js';
 import { ConnectionHygiene } from './hygiene.js';
 import type { ActiveLease } from './lease.js';
-import { type QueryText, type Statement, StatementAttempt } from './statement-attempt.js';
+import { type Statement, StatementAttempt } from './statement-attempt.js';
 
 export { endpointOf } from './held-client.js';
 export type { QueryText, Statement } from './statement-attempt.js';
