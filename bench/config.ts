@@ -1,6 +1,7 @@
 /**
  * Command-line flags and the round plan they select. `--quick` is a smoke check (a few seconds
- * per case); the default plan takes about a minute and a half on a 2-core machine.
+ * per case, the peer rows included); the default plan takes about four minutes on a 2-core
+ * machine, half of it the peer rows of case 6.
  */
 
 export interface BenchPlan {
@@ -22,6 +23,12 @@ export interface BenchPlan {
   rejectCalls: number;
   /** Longest an in-process round may take before it counts as hung (a call never settled). */
   cpuRoundLimitMs: number;
+  /** Measured round pairs (peer, ResilientPool) per peer row of case 6. */
+  peerRounds: number;
+  /** Length of one measured peer round, in ms. */
+  peerRoundMs: number;
+  /** Length of the warm-up round (per side) of a peer row, in ms. */
+  peerWarmupMs: number;
 }
 
 const FULL = {
@@ -33,6 +40,9 @@ const FULL = {
   rejectRounds: 5,
   rejectCalls: 100_000,
   cpuRoundLimitMs: 10_000,
+  peerRounds: 8,
+  peerRoundMs: 1_500,
+  peerWarmupMs: 1_000,
 };
 
 const QUICK = {
@@ -44,6 +54,9 @@ const QUICK = {
   rejectRounds: 3,
   rejectCalls: 20_000,
   cpuRoundLimitMs: 3_000,
+  peerRounds: 2,
+  peerRoundMs: 400,
+  peerWarmupMs: 200,
 };
 
 const KNOWN = new Set(['--quick', '--json', '--help', '-h']);

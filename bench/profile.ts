@@ -57,6 +57,8 @@ if (mode === 'fake') {
       logger: false,
       breaker: { volumeThreshold: 1, errorThresholdPercentage: 1, resetTimeout: 600_000 },
       retry: { retries: 0 },
+      // As in bench/rejection.ts: probes would declare the endpoint down (E_ENDPOINT_DOWN).
+      health: { enabled: false },
     });
     while (db.stats().endpoints[0]!.breaker !== 'open') await swallow(db.query(SQL));
   } else {
@@ -65,6 +67,7 @@ if (mode === 'fake') {
       primary: fake,
       logger: false,
       queue: { maxWaiting: 0, acquireTimeout: 600_000 },
+      health: { enabled: false },
     });
     swallow(db.query(SQL));
   }

@@ -6,14 +6,27 @@
  *   2. in-process (FakePool, no I/O): ns per call the wrapper adds, concurrency 1 and 32
  *   3. refusals: ns per call for an open circuit and for a full queue
  *   4. real PostgreSQL: db.read over two replica pools vs pg.Pool.query, concurrency 32
+ *   5. cache hit: db.read(..., { cache: true }) vs ioredis GET + JSON.parse (needs Redis)
+ *   6. peers: reads over two replicas, ResilientPool vs pgpool-II, PgBouncer and drizzle's
+ *      withReplicas, concurrency 32, with p99 (pgpool and PgBouncer from the system's packages)
+ *
+ * Every table says how to read its ratio: ops/s ratios (cases 1, 4, 6) are better higher,
+ * ns/call ratios (cases 2, 5) better lower.
  *
  * Timings are reported, never asserted: the exit code is 0 unless the bench itself breaks.
  */
 import os from 'node:os';
-import { type CacheBenchResult, cacheBench } from './cache.js';
+import { CACHE_READ_AS, type CacheBenchResult, cacheBench } from './cache.js';
 import { parsePlan } from './config.js';
 import { fingerprint } from './fingerprint.js';
 import { fakeOverhead, type OverheadResult } from './overhead.js';
+import {
+  jsonPeers,
+  type PeerBenchResult,
+  peerBench,
+  peerSummary,
+  printPeerBench,
+} from './peers/index.js';
 import { type PgCaseResult, queryVsRaw, readVsRaw } from './real-pg.js';
 import { circuitOpenCost, queueFullCost, type RejectionResult, references } from './rejection.js';
 import { type BenchServer, openServer } from './server.js';
@@ -21,28 +34,37 @@ import { fmtInt, fmtNs, fmtRatio, round } from './stats.js';
 import { note, printTable } from './table.js';
 
 const plan = parsePlan(process.argv.slice(2));
+
+/** How to read each kind of ratio, printed next to it. */
+const READ_OPS = 'wrapped / raw ops/s; higher is better';
+const READ_NS = 'wrapped / raw ns/call; lower is better';
+const READ_CACHE = CACHE_READ_AS;
 const started = performance.now();
 
 console.log(
   `resilient-pool bench (${plan.quick ? 'quick' : 'full'}): node ${process.version}, ` +
-    `${os.cpus().length} cpus, ${os.cpus()[0]?.model ?? 'unknown cpu'}`,
+    `${os.cpus().length} cpus, ${os.cpus()[0]?.model ?? 'unknown cpu'}, load average ${loadAverage()}`,
 );
 
 const source = fingerprint(new URL('../src/', import.meta.url));
 console.log(`src: ${source.hash} (${source.files} files, last changed ${source.newest})`);
 
 let server: BenchServer | undefined;
+let serverVersion = '';
 let serverProblem: string | undefined;
 try {
   server = await openServer();
   const probe = server.createPool({ max: 1 });
   try {
-    await probe.query('SELECT 1');
+    serverVersion =
+      (await probe.query<{ v: string }>('SELECT current_setting($1) AS v', ['server_version']))
+        .rows[0]?.v ?? '';
   } finally {
     await probe.end();
   }
+  const replicas = 'problem' in server.topology ? 0 : server.topology.replicas.length;
   console.log(
-    `server: ${server.label} (${server.source === 'embedded' ? 'embedded PostgreSQL via startLocalCluster' : 'DATABASE_URL'})`,
+    `server: ${server.label} (PostgreSQL ${serverVersion}, ${server.source === 'embedded' ? 'embedded via startLocalCluster' : 'DATABASE_URL'}; ${replicas} replicas for case 6)`,
   );
 } catch (err) {
   serverProblem = (err as Error).message ?? String(err);
@@ -55,6 +77,7 @@ try {
 const pgResults: PgCaseResult[] = [];
 let readResult: PgCaseResult | undefined;
 let cacheResult: CacheBenchResult | undefined;
+let peerResult: PeerBenchResult | undefined;
 const failures: string[] = [];
 const overhead: OverheadResult[] = [];
 const rejections: RejectionResult[] = [];
@@ -94,6 +117,7 @@ try {
       'pair-median overhead',
       'ratio',
       'pair-median ratio',
+      'read the ratio as',
     ],
     overhead.map((o) => [
       String(o.concurrency),
@@ -103,7 +127,9 @@ try {
       fmtNs(o.medianPairOverheadNs),
       fmtRatio(o.ratio),
       fmtRatio(o.medianPairRatio),
+      READ_NS,
     ]),
+    true,
   );
 
   // ---- 3. refusals --------------------------------------------------------------------------
@@ -117,9 +143,9 @@ try {
   rejections.push(...((await attempt('case 3 (references)', () => references(plan))) ?? []));
   printTable(
     `3. Refusal cost, sequential, caught by the caller (${plan.rejectRounds} rounds of ${fmtInt(plan.rejectCalls)} calls)`,
-    ['refusal', 'median ns/call', 'min ns/call', 'check'],
-    rejections.map((r) => [r.kind, fmtNs(r.medianNs), fmtNs(r.minNs), r.check]),
-    true,
+    ['refusal', 'median ns/call', 'min ns/call', 'read as', 'check'],
+    rejections.map((r) => [r.kind, fmtNs(r.medianNs), fmtNs(r.minNs), r.readAs, r.check]),
+    [3, 4],
   );
 
   // ---- 5. cache hit vs a raw Redis GET (needs Redis at REDIS_URL) ---------------------------
@@ -134,6 +160,17 @@ try {
       readResult === undefined ? [] : [readResult],
     );
   }
+
+  // ---- 6. peers: pgpool-II, PgBouncer, drizzle withReplicas ---------------------------------
+  if (server !== undefined) {
+    const srv = server;
+    peerResult = await attempt('case 6 (peers)', () => peerBench(srv, plan));
+    if (peerResult !== undefined) printPeerBench(peerResult, plan);
+    for (const row of peerResult?.rows ?? []) {
+      if (row.skipped?.startsWith('FAILED') === true)
+        failures.push(`case 6 (${row.peer}): ${row.skipped}`);
+    }
+  }
 } finally {
   // Counted before the server stops: pg-pool's end() resolves before its sockets have closed,
   // so a fast shutdown right after it may still send those connections a 57P01.
@@ -146,7 +183,7 @@ try {
 }
 
 // ---- summary ----------------------------------------------------------------------------------
-console.log('\nSummary (wrapped / raw; 1.000 = no cost)');
+console.log('\nSummary (each line says how to read its ratio; 1.000 = no cost)');
 for (const r of pgResults) {
   console.log(pgSummary('query', r));
 }
@@ -155,17 +192,19 @@ if (readResult !== undefined) {
 }
 for (const o of overhead) {
   console.log(
-    `  in-proc   query   c=${String(o.concurrency).padEnd(2)}  ratio ${fmtRatio(o.ratio)}  overhead ${fmtNs(o.overheadNs)} ns/call (pair median ${fmtNs(o.medianPairOverheadNs)} ns)`,
+    `  in-proc   query   c=${String(o.concurrency).padEnd(2)}  ratio ${fmtRatio(o.ratio)} [${READ_NS}]  overhead ${fmtNs(o.overheadNs)} ns/call (pair median ${fmtNs(o.medianPairOverheadNs)} ns)`,
   );
 }
 for (const r of rejections.filter((x) => !x.kind.startsWith('ref:'))) {
-  console.log(`  refusal   ${r.kind.padEnd(13)} ${fmtNs(r.medianNs)} ns/call`);
+  console.log(`  refusal   ${r.kind.padEnd(13)} ${fmtNs(r.medianNs)} ns/call [${r.readAs}]`);
 }
 for (const c of cacheResult?.cases ?? []) {
   console.log(
-    `  cache hit c=${String(c.concurrency).padEnd(2)}  ratio ${fmtRatio(c.ratio)}  (db.read cached ${fmtNs(c.cachedMedianNs)} ns vs GET+parse ${fmtNs(c.rawMedianNs)} ns; pair median ${fmtRatio(c.medianPairRatio)})`,
+    `  cache hit c=${String(c.concurrency).padEnd(2)}  ratio ${fmtRatio(c.ratio)} [${READ_CACHE}]  (db.read cached ${fmtNs(c.cachedMedianNs)} ns vs GET+parse ${fmtNs(c.rawMedianNs)} ns; pair median ${fmtRatio(c.medianPairRatio)})`,
   );
 }
+if (peerResult?.problem !== undefined) console.log(`  peer rows skipped: ${peerResult.problem}`);
+for (const row of peerResult?.rows ?? []) console.log(peerSummary(row));
 if (serverProblem !== undefined) console.log(`  real-server cases skipped: ${serverProblem}`);
 if (strayErrors > 0) {
   console.log(
@@ -175,7 +214,7 @@ if (strayErrors > 0) {
 for (const n of notes) console.log(`  note: ${n}`);
 for (const f of failures) console.log(`  FAILED ${f}`);
 const totalS = (performance.now() - started) / 1000;
-console.log(`  total time ${totalS.toFixed(1)} s`);
+console.log(`  total time ${totalS.toFixed(1)} s; load average at the end ${loadAverage()}`);
 
 if (plan.json) {
   const summary = {
@@ -183,11 +222,21 @@ if (plan.json) {
     node: process.version,
     src: source,
     cpus: os.cpus().length,
-    server: server === undefined ? null : { address: server.label, source: server.source },
+    loadAverage: os.loadavg().map((l) => round(l, 2)),
+    server:
+      server === undefined
+        ? null
+        : { address: server.label, source: server.source, version: serverVersion },
     serverProblem: serverProblem ?? null,
     strayConnectionErrors: strayErrors,
     realQuery: pgResults.map(jsonPg),
     realRead: readResult === undefined ? null : jsonPg(readResult),
+    readRatioAs: {
+      realQuery: READ_OPS,
+      realRead: READ_OPS,
+      inProcess: READ_NS,
+      cacheHit: READ_CACHE,
+    },
     cacheHit:
       cacheResult?.cases.map((c) => ({
         concurrency: c.concurrency,
@@ -214,7 +263,9 @@ if (plan.json) {
       calls: r.calls,
       rounds: r.rounds,
       check: r.check,
+      readAs: r.readAs,
     })),
+    peers: peerResult === undefined ? null : jsonPeers(peerResult),
     notes,
     failures,
     totalSeconds: round(totalS, 1),
@@ -237,6 +288,7 @@ function printPgTable(title: string, results: readonly PgCaseResult[]): void {
       'ratio',
       'pair-median ratio',
       'pair range',
+      'read the ratio as',
       'node CPU µs/op raw/wrapped',
       'errors',
       'connections',
@@ -249,17 +301,26 @@ function printPgTable(title: string, results: readonly PgCaseResult[]): void {
       fmtRatio(r.ratioOfMedians),
       fmtRatio(r.medianPairRatio),
       `${fmtRatio(r.minPairRatio)}-${fmtRatio(r.maxPairRatio)}`,
+      READ_OPS,
       `${r.rawCpuUsPerOp.toFixed(1)}/${r.wrappedCpuUsPerOp.toFixed(1)}`,
       `${r.rawErrors}/${r.wrappedErrors}`,
       r.connections,
     ]),
-    true,
+    [7, 10],
   );
   for (const r of results) {
     note(`${r.case} c=${r.concurrency} pair ratios: ${r.pairRatios.map(fmtRatio).join(' ')}`);
     if (r.note !== undefined) note(r.note);
     if (r.firstError !== undefined) note(`first error: ${r.firstError}`);
   }
+}
+
+/** 1, 5 and 15 minute load averages: other work on the machine shows here, and in the figures. */
+function loadAverage(): string {
+  return os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
 }
 
 /** Runs one case; a case that fails is reported and the others still run. */
@@ -276,7 +337,7 @@ async function attempt<T>(label: string, run: () => Promise<T>): Promise<T | und
 function pgSummary(kind: string, r: PgCaseResult): string {
   const pairs = `median of pair ratios ${fmtRatio(r.medianPairRatio)}, range ${fmtRatio(r.minPairRatio)}-${fmtRatio(r.maxPairRatio)}`;
   const cpu = `node CPU ${r.rawCpuUsPerOp.toFixed(1)} -> ${r.wrappedCpuUsPerOp.toFixed(1)} µs/op`;
-  return `  real pg   ${kind}   c=${String(r.concurrency).padEnd(2)}  ratio ${fmtRatio(r.ratioOfMedians)}  (${pairs}; ${cpu})`;
+  return `  real pg   ${kind}   c=${String(r.concurrency).padEnd(2)}  ratio ${fmtRatio(r.ratioOfMedians)} [${READ_OPS}]  (${pairs}; ${cpu})`;
 }
 
 function jsonPg(r: PgCaseResult) {

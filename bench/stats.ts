@@ -32,3 +32,16 @@ export function fmtRatio(value: number): string {
 export function fmtNs(value: number): string {
   return Number.isFinite(value) ? value.toFixed(0) : 'n/a';
 }
+
+/** The `p`-th percentile (0-100, nearest rank) of `values`; NaN when empty. */
+export function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = Float64Array.from(values).sort();
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[rank]!;
+}
+
+/** µs as ms with two decimals. */
+export function fmtMs(us: number): string {
+  return Number.isFinite(us) ? (us / 1000).toFixed(2) : 'n/a';
+}

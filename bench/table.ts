@@ -1,18 +1,20 @@
-/** Plain-text tables: the first column (and with `leftLast` the last) left-aligned, others right. */
+/**
+ * Plain-text tables: the first column left-aligned, and the last one too with `left` true, or the
+ * columns at the indexes `left` lists; the others right-aligned.
+ */
 
 export function printTable(
   title: string,
   header: readonly string[],
   rows: readonly string[][],
-  leftLast = false,
+  left: boolean | readonly number[] = false,
 ): void {
   const last = header.length - 1;
+  const leftAt = new Set(left === true ? [last] : left === false ? [] : left);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: readonly string[]) =>
     cells
-      .map((c, i) =>
-        i === 0 || (leftLast && i === last) ? c.padEnd(widths[i]!) : c.padStart(widths[i]!),
-      )
+      .map((c, i) => (i === 0 || leftAt.has(i) ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)))
       .join('  ')
       .trimEnd();
   console.log(`\n${title}`);
