@@ -196,9 +196,24 @@ function runResets(
     backToPool();
     return;
   }
-  client.query(first, undefined, (err) =>
-    err ? backToPool(err) : runResets(client, rest, backToPool),
-  );
+  client.query(first, undefined, (err) => {
+    if (err) {
+      backToPool(err);
+      return;
+    }
+    // DISCARD ALL deallocated the session's prepared statements: pg must parse them again, or
+    // the next use of each name fails with 26000.
+    if (first === 'DISCARD ALL') forgetParsedStatements(client);
+    runResets(client, rest, backToPool);
+  });
+}
+
+/** Empties pg's per-connection record of parsed statement names (name -> text). */
+function forgetParsedStatements(client: PgClientLike): void {
+  const connection = (client as { connection?: { parsedStatements?: unknown } }).connection;
+  if (typeof connection?.parsedStatements === 'object' && connection.parsedStatements !== null) {
+    connection.parsedStatements = {};
+  }
 }
 
 function alreadyReleased(): never {
