@@ -12,9 +12,10 @@
  *   a named statement reused with another text.
  */
 import type pg from 'pg';
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { ResilientPool, type ResilientPoolOptions } from '../../src/index.js';
 import { useCluster } from '../support/cluster.js';
+import { bounded, guardEachTest } from '../support/guards.js';
 import { until } from '../support/wait.js';
 
 const handle = useCluster({ replicas: 1 });
@@ -24,47 +25,15 @@ const SETTLE_MS = 5_000;
 
 // ---- guards shared by every test of the file -------------------------------------------------
 
-const uncaught: unknown[] = [];
-const recordUncaught = (err: unknown) => {
-  uncaught.push(err);
-};
 const open: ResilientPool[] = [];
 const barePools: pg.Pool[] = [];
 
-beforeEach(() => {
-  uncaught.length = 0;
-  process.on('uncaughtException', recordUncaught);
-  process.on('unhandledRejection', recordUncaught);
-});
-
-afterEach(async () => {
-  try {
-    await bounded(
-      Promise.all([
-        ...open.splice(0).map((db) => db.end({ timeout: 2_000 })),
-        ...barePools.splice(0).map((p) => p.end().catch(() => {})),
-      ]),
-      10_000,
-      'ending the pools',
-    );
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  } finally {
-    process.off('uncaughtException', recordUncaught);
-    process.off('unhandledRejection', recordUncaught);
-  }
-  expect(uncaught, 'uncaught exceptions or unhandled rejections during the test').toEqual([]);
-});
-
-function bounded<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const hang = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`${what} did not settle within ${ms} ms (it hangs)`)),
-      ms,
-    );
-  });
-  return Promise.race([promise, hang]).finally(() => clearTimeout(timer));
-}
+guardEachTest(() =>
+  Promise.all([
+    ...open.splice(0).map((db) => db.end({ timeout: 2_000 })),
+    ...barePools.splice(0).map((p) => p.end().catch(() => {})),
+  ]),
+);
 
 /** How a call settled, as data `toEqual` can compare between pg.Pool and ResilientPool. */
 type Outcome =

@@ -11,7 +11,7 @@
  */
 import net from 'node:net';
 import pg from 'pg';
-import { afterEach, beforeEach, describe, expect, it, onTestFinished, vi } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import {
   ConfigError,
   ResilientPool,
@@ -19,66 +19,23 @@ import {
   type ResilientPoolOptions,
 } from '../../src/index.js';
 import { NEEDS_LOCAL_CLUSTER, useCluster } from '../support/cluster.js';
+import { bounded, codeOf, guardEachTest, settle } from '../support/guards.js';
 import { until } from '../support/wait.js';
 
 const handle = useCluster({ replicas: 0 });
 
 // ---- guards shared by every test of the file -------------------------------------------------
 
-const uncaught: unknown[] = [];
-const recordUncaught = (err: unknown) => {
-  uncaught.push(err);
-};
 const open: ResilientPool[] = [];
 const barePools: pg.Pool[] = [];
 
-beforeEach(() => {
-  uncaught.length = 0;
-  process.on('uncaughtException', recordUncaught);
-  process.on('unhandledRejection', recordUncaught);
+guardEachTest(() => {
+  vi.restoreAllMocks();
+  return Promise.all([
+    ...open.splice(0).map((db) => db.end({ timeout: 2_000 })),
+    ...barePools.splice(0).map((p) => p.end().catch(() => {})),
+  ]);
 });
-
-afterEach(async () => {
-  try {
-    vi.restoreAllMocks();
-    await bounded(
-      Promise.all([
-        ...open.splice(0).map((db) => db.end({ timeout: 2_000 })),
-        ...barePools.splice(0).map((p) => p.end().catch(() => {})),
-      ]),
-      10_000,
-      'ending the pools',
-    );
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  } finally {
-    process.off('uncaughtException', recordUncaught);
-    process.off('unhandledRejection', recordUncaught);
-  }
-  expect(uncaught, 'uncaught exceptions or unhandled rejections during the test').toEqual([]);
-});
-
-function bounded<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const hang = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`${what} did not settle within ${ms} ms (it hangs)`)),
-      ms,
-    );
-  });
-  return Promise.race([promise, hang]).finally(() => clearTimeout(timer));
-}
-
-type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
-
-function settle<T>(promise: Promise<T>): Promise<Settled<T>> {
-  return promise.then(
-    (value) => ({ ok: true, value }),
-    (error: unknown) => ({ ok: false, error }),
-  );
-}
-
-const codeOf = (outcome: Settled<unknown>): unknown =>
-  outcome.ok ? 'resolved' : (outcome.error as { code?: unknown } | undefined)?.code;
 
 function track(options: ResilientPoolOptions): ResilientPool {
   const db = new ResilientPool({ logger: false, ...options });

@@ -12,11 +12,12 @@
  * Every await is bounded, so a hang fails its test with a message instead of timing out the file.
  */
 import pg from 'pg';
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { type QueryResultLike, ResilientPool, type ResilientPoolOptions } from '../../src/index.js';
 import { classifySql } from '../../src/routing/classify-sql.js';
 import { ChaosProxy, type ClusterNode } from '../../src/testing/index.js';
 import { NEEDS_LOCAL_CLUSTER, useCluster } from '../support/cluster.js';
+import { bounded, guardEachTest, type Settled, settle } from '../support/guards.js';
 import { until } from '../support/wait.js';
 
 const handle = useCluster({ replicas: 1 });
@@ -24,60 +25,13 @@ const handle = useCluster({ replicas: 1 });
 // ---- guards shared by every test of the file -------------------------------------------------
 
 /** Uncaught exceptions and unhandled rejections seen during the current test. */
-const uncaught: unknown[] = [];
-const recordUncaught = (err: unknown) => {
-  uncaught.push(err);
-};
 const open: ResilientPool[] = [];
 const proxies: ChaosProxy[] = [];
 
-beforeEach(() => {
-  uncaught.length = 0;
-  process.on('uncaughtException', recordUncaught);
-  process.on('unhandledRejection', recordUncaught);
+guardEachTest(async () => {
+  await Promise.all(open.splice(0).map((db) => db.end({ timeout: 2_000 })));
+  await Promise.all(proxies.splice(0).map((p) => p.close()));
 });
-
-afterEach(async () => {
-  try {
-    await bounded(
-      Promise.all(open.splice(0).map((db) => db.end({ timeout: 2_000 }))),
-      10_000,
-      'ending the pools',
-    );
-    await bounded(
-      Promise.all(proxies.splice(0).map((p) => p.close())),
-      5_000,
-      'closing the proxies',
-    );
-    // An error of a socket closed after its call settled surfaces within a few ticks.
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  } finally {
-    process.off('uncaughtException', recordUncaught);
-    process.off('unhandledRejection', recordUncaught);
-  }
-  expect(uncaught, 'uncaught exceptions or unhandled rejections during the test').toEqual([]);
-});
-
-/** `promise`, or a rejection naming `what` after `ms`: a hang fails fast and says where. */
-function bounded<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const hang = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`${what} did not settle within ${ms} ms (it hangs)`)),
-      ms,
-    );
-  });
-  return Promise.race([promise, hang]).finally(() => clearTimeout(timer));
-}
-
-type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
-
-function settle<T>(promise: Promise<T>): Promise<Settled<T>> {
-  return promise.then(
-    (value) => ({ ok: true, value }),
-    (error: unknown) => ({ ok: false, error }),
-  );
-}
 
 function track(options: ResilientPoolOptions): ResilientPool {
   const db = new ResilientPool({ logger: false, ...options });

@@ -5,9 +5,10 @@
  * pg_stat_activity shows it no longer running, long before its sleep would have ended.
  */
 import type pg from 'pg';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { consistencyToken, ResilientPool } from '../../src/index.js';
 import { useCluster } from '../support/cluster.js';
+import { bounded, guardEachTest, settle } from '../support/guards.js';
 import { until } from '../support/wait.js';
 
 const handle = useCluster({ replicas: 0 });
@@ -21,59 +22,18 @@ const DEADLINE_MS = 300;
 
 // ---- guards shared by every test of the file -------------------------------------------------
 
-const uncaught: unknown[] = [];
-const recordUncaught = (err: unknown) => {
-  uncaught.push(err);
-};
 const open: ResilientPool[] = [];
 const pools: pg.Pool[] = [];
 /** A pool of the test's own for looking at pg_stat_activity; ended after each test. */
 let admin: pg.Pool | undefined;
 
-beforeEach(() => {
-  uncaught.length = 0;
-  process.on('uncaughtException', recordUncaught);
-  process.on('unhandledRejection', recordUncaught);
-});
-
-afterEach(async () => {
+guardEachTest(() => {
   admin = undefined;
-  try {
-    await bounded(
-      Promise.all([
-        ...open.splice(0).map((db) => db.end({ timeout: 2_000 })),
-        ...pools.splice(0).map((p) => p.end().catch(() => {})),
-      ]),
-      10_000,
-      'ending the pools',
-    );
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  } finally {
-    process.off('uncaughtException', recordUncaught);
-    process.off('unhandledRejection', recordUncaught);
-  }
-  expect(uncaught, 'uncaught exceptions or unhandled rejections during the test').toEqual([]);
+  return Promise.all([
+    ...open.splice(0).map((db) => db.end({ timeout: 2_000 })),
+    ...pools.splice(0).map((p) => p.end().catch(() => {})),
+  ]);
 });
-
-function bounded<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const hang = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`${what} did not settle within ${ms} ms (it hangs)`)),
-      ms,
-    );
-  });
-  return Promise.race([promise, hang]).finally(() => clearTimeout(timer));
-}
-
-type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
-
-function settle<T>(promise: Promise<T>): Promise<Settled<T>> {
-  return promise.then(
-    (value) => ({ ok: true, value }),
-    (error: unknown) => ({ ok: false, error }),
-  );
-}
 
 /** Statements running on the primary whose text contains `marker`. */
 async function running(marker: string): Promise<number> {

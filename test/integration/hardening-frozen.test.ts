@@ -13,7 +13,7 @@
  * The node is always resumed in `finally`. Every await is bounded.
  */
 import type pg from 'pg';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   type QueryResultLike,
   ResilientPool,
@@ -22,6 +22,7 @@ import {
 } from '../../src/index.js';
 import type { ClusterNode } from '../../src/testing/index.js';
 import { NEEDS_LOCAL_CLUSTER, useCluster } from '../support/cluster.js';
+import { bounded, codeOf, guardEachTest, type Settled, settle } from '../support/guards.js';
 import { until } from '../support/wait.js';
 
 const handle = useCluster({ replicas: 1 });
@@ -37,56 +38,12 @@ const FROZEN_CODES = [
 
 // ---- guards shared by every test of the file -------------------------------------------------
 
-const uncaught: unknown[] = [];
-const recordUncaught = (err: unknown) => {
-  uncaught.push(err);
-};
 const open: ResilientPool[] = [];
 
-beforeEach(() => {
-  uncaught.length = 0;
-  process.on('uncaughtException', recordUncaught);
-  process.on('unhandledRejection', recordUncaught);
+guardEachTest(() => {
+  for (const node of handle.cluster.nodes) node.resume();
+  return Promise.all(open.splice(0).map((db) => db.end({ timeout: 2_000 })));
 });
-
-afterEach(async () => {
-  try {
-    for (const node of handle.cluster.nodes) node.resume();
-    await bounded(
-      Promise.all(open.splice(0).map((db) => db.end({ timeout: 2_000 }))),
-      10_000,
-      'ending the pools',
-    );
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  } finally {
-    process.off('uncaughtException', recordUncaught);
-    process.off('unhandledRejection', recordUncaught);
-  }
-  expect(uncaught, 'uncaught exceptions or unhandled rejections during the test').toEqual([]);
-});
-
-function bounded<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const hang = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`${what} did not settle within ${ms} ms (it hangs)`)),
-      ms,
-    );
-  });
-  return Promise.race([promise, hang]).finally(() => clearTimeout(timer));
-}
-
-type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
-
-function settle<T>(promise: Promise<T>): Promise<Settled<T>> {
-  return promise.then(
-    (value) => ({ ok: true, value }),
-    (error: unknown) => ({ ok: false, error }),
-  );
-}
-
-const codeOf = (outcome: Settled<unknown>): unknown =>
-  outcome.ok ? 'resolved' : (outcome.error as { code?: unknown } | undefined)?.code;
 
 interface Watched {
   db: ResilientPool;
