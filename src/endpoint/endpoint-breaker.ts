@@ -11,10 +11,17 @@ import type {
   FailurePolicy,
 } from '../breaker/types.js';
 import { classify, isHealthFailure } from '../classify.js';
+import { wasNotSent } from '../retry/policy.js';
 
-/** Whether an error is the server's own answer (a SQL error other than read-only). */
+/**
+ * Whether a failed half-open probe still proves the server answers: a SQL error other than
+ * read-only, or the caller's own timeout or abort once its statement had been sent (the server
+ * took the connection and the statement; the caller's deadline says nothing about the server).
+ * A caller's abort while still connecting proves nothing, and the circuit re-opens.
+ */
 function answeredByServer(err: unknown): boolean {
   const code = (err as { code?: unknown }).code;
+  if (code === 'E_TIMEOUT' || code === 'E_ABORTED') return !wasNotSent(err);
   return (
     typeof code === 'string' &&
     /^[0-9A-Z]{5}$/.test(code) &&

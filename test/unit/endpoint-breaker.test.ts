@@ -1,6 +1,12 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { EndpointBreaker } from '../../src/endpoint/endpoint-breaker.js';
-import { AbortedError, AcquireTimeoutError, CircuitOpenError } from '../../src/errors.js';
+import {
+  AbortedError,
+  AcquireTimeoutError,
+  CircuitOpenError,
+  TimeoutError,
+} from '../../src/errors.js';
+import { markNotSent } from '../../src/retry/policy.js';
 import type { BreakerState } from '../../src/telemetry/events.js';
 import { pgError, socketError } from '../support/fake-pool.js';
 
@@ -121,6 +127,21 @@ describe('EndpointBreaker', () => {
     breaker.shutdown();
   });
 
+  it("a probe the caller's own timeout ended after its statement was sent closes the circuit; one ended while connecting re-opens it", async () => {
+    const { breaker } = setup({ volumeThreshold: 1 });
+    breaker.recordFailure(socketError());
+    await vi.advanceTimersByTimeAsync(1_000);
+    // Sent: the server took the connection and the statement; the deadline was the caller's.
+    await breaker.probe(() => Promise.reject(new TimeoutError(50))).catch(() => {});
+    expect(breaker.state).toBe('closed');
+    breaker.recordFailure(socketError());
+    await vi.advanceTimersByTimeAsync(1_000);
+    // Still connecting when the caller gave up: nothing is known of the server.
+    await breaker.probe(() => Promise.reject(markNotSent(new TimeoutError(50)))).catch(() => {});
+    expect(breaker.state).toBe('open');
+    breaker.shutdown();
+  });
+
   it('re-opens when the half-open probe fails, and starts clean after closing', async () => {
     const { breaker } = setup({ volumeThreshold: 2 });
     breaker.recordFailure(socketError());
@@ -163,14 +184,14 @@ describe('EndpointBreaker', () => {
     breaker.shutdown();
   });
 
-  it('a probe answered read-only (25006) or abandoned by its caller re-opens the circuit', async () => {
+  it('a probe answered read-only (25006), or abandoned by its caller before anything was sent, re-opens the circuit', async () => {
     const { breaker } = setup({ volumeThreshold: 1 });
     breaker.recordFailure(socketError());
     await vi.advanceTimersByTimeAsync(1_000);
     await breaker.probe(() => Promise.reject(pgError('25006'))).catch(() => {});
     expect(breaker.state).toBe('open');
     await vi.advanceTimersByTimeAsync(1_000);
-    const aborted = new AbortedError('primary', undefined);
+    const aborted = markNotSent(new AbortedError('primary', undefined));
     await breaker.probe(() => Promise.reject(aborted)).catch(() => {});
     expect(breaker.state).toBe('open');
     breaker.shutdown();
