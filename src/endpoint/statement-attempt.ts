@@ -18,7 +18,7 @@
  *
  * Hot path (idle client, no signal, success): pg's callback forms, no timer, no Error.
  */
-import { classify, isServerError } from '../classify.js';
+import { classify, isHealthFailure, isServerError } from '../classify.js';
 import { asToken, attachToken, CAPTURE_SQL } from '../consistency/token.js';
 import { abortError, OutcomeUnknownError } from '../errors.js';
 import type { PgClientLike, QueryConfigLike, QueryResultLike } from '../pg-like.js';
@@ -161,7 +161,9 @@ export class StatementAttempt implements ActiveLease, AcquiringLease {
     }
     // A primary answering read-only was demoted: its connections are not worth keeping.
     if (!this.ctx.isDemotionSign(err) && isServerError(err)) {
-      this.ctx.answered(err, this.slowCounted);
+      // A server out of connections, memory or disk (class 53) answers, but not in health: the
+      // error counts against its circuit (endpoint.afterFailure), not also as an answer.
+      if (!isHealthFailure(err)) this.ctx.answered(err, this.slowCounted);
       this.error = err;
       this.afterReadyForQuery(client);
       return;

@@ -216,6 +216,17 @@ describe('ResilientPool guards', () => {
     expect(db.stats().endpoints[0]?.rejected['circuit-open']).toBe(1);
   });
 
+  it('a server answering every statement with a class 53 error (out of memory) opens its circuit', async () => {
+    const primary = new FakePool('p');
+    primary.handler = () => {
+      throw pgError('53200', 'out of memory');
+    };
+    const db = make({ primary, breaker: { consecutiveFailures: 5 }, retry: { retries: 0 } });
+    for (let i = 0; i < 5; i++) await db.write('INSERT').catch(() => {});
+    // Not an answer as well as a failure: five in a row is a streak.
+    expect(db.stats().endpoints[0]).toMatchObject({ breaker: 'open', failures: 5, sqlErrors: 0 });
+  });
+
   it('reads fall back to the primary when every replica circuit is open, or fail fast without fallback', async () => {
     for (const fallbackToPrimary of [true, false]) {
       const primary = new FakePool('p');
