@@ -17,40 +17,29 @@ export interface RoundResult {
 
 const GRACE_MS = 15_000;
 
+/** What the workers of one round count; mutated by them, read once the round is over. */
+interface Tally {
+  ops: number;
+  errors: number;
+  firstError: unknown;
+}
+
 export async function timedRound(
   fn: () => Promise<unknown>,
   concurrency: number,
   durationMs: number,
 ): Promise<RoundResult> {
-  let ops = 0;
-  let errors = 0;
-  let firstError: unknown;
-  const cpuStart = process.cpuUsage();
-  const start = performance.now();
-  const deadline = start + durationMs;
-  const worker = async (): Promise<void> => {
+  return runRound(concurrency, durationMs, (deadline, tally) => async () => {
     while (performance.now() < deadline) {
       try {
         await fn();
-        ops++;
+        tally.ops++;
       } catch (err) {
-        errors++;
-        firstError ??= err;
+        tally.errors++;
+        tally.firstError ??= err;
       }
     }
-  };
-  const workers = Promise.all(Array.from({ length: concurrency }, worker));
-  await within(workers, durationMs + GRACE_MS, `a ${durationMs} ms round`);
-  const elapsedMs = performance.now() - start;
-  const cpu = process.cpuUsage(cpuStart);
-  return {
-    ops,
-    errors,
-    firstError,
-    elapsedMs,
-    opsPerSec: (ops * 1000) / elapsedMs,
-    cpuUsPerOp: (cpu.user + cpu.system) / Math.max(1, ops),
-  };
+  });
 }
 
 /**
@@ -65,13 +54,7 @@ export async function timedRoundWithLatency(
   durationMs: number,
   latencies: number[],
 ): Promise<RoundResult> {
-  let ops = 0;
-  let errors = 0;
-  let firstError: unknown;
-  const cpuStart = process.cpuUsage();
-  const start = performance.now();
-  const deadline = start + durationMs;
-  const worker = async (): Promise<void> => {
+  return runRound(concurrency, durationMs, (deadline, tally) => async () => {
     let now = performance.now();
     while (now < deadline) {
       try {
@@ -79,24 +62,34 @@ export async function timedRoundWithLatency(
         const done = performance.now();
         latencies.push((done - now) * 1000);
         now = done;
-        ops++;
+        tally.ops++;
       } catch (err) {
-        errors++;
-        firstError ??= err;
+        tally.errors++;
+        tally.firstError ??= err;
         now = performance.now();
       }
     }
-  };
+  });
+}
+
+/** Runs `concurrency` workers made by `makeWorker` until the deadline; the round's figures. */
+async function runRound(
+  concurrency: number,
+  durationMs: number,
+  makeWorker: (deadline: number, tally: Tally) => () => Promise<void>,
+): Promise<RoundResult> {
+  const tally: Tally = { ops: 0, errors: 0, firstError: undefined };
+  const cpuStart = process.cpuUsage();
+  const start = performance.now();
+  const worker = makeWorker(start + durationMs, tally);
   const workers = Promise.all(Array.from({ length: concurrency }, worker));
   await within(workers, durationMs + GRACE_MS, `a ${durationMs} ms round`);
   const elapsedMs = performance.now() - start;
   const cpu = process.cpuUsage(cpuStart);
   return {
-    ops,
-    errors,
-    firstError,
+    ...tally,
     elapsedMs,
-    opsPerSec: (ops * 1000) / elapsedMs,
-    cpuUsPerOp: (cpu.user + cpu.system) / Math.max(1, ops),
+    opsPerSec: (tally.ops * 1000) / elapsedMs,
+    cpuUsPerOp: (cpu.user + cpu.system) / Math.max(1, tally.ops),
   };
 }

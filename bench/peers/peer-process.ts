@@ -17,9 +17,9 @@ import { chmod, chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import pg from 'pg';
 import { killOnExit, removeOnExit } from '../../src/testing/exit-cleanup.js';
 import { ensurePostgresUser } from '../../src/testing/os-user.js';
+import { answersQueries } from '../../src/testing/postgres-process.js';
 
 /** How long a proxy may take to answer its first query. */
 const START_TIMEOUT_MS = 20_000;
@@ -229,7 +229,7 @@ export class PeerProcess {
         );
       }
       try {
-        await probe(this.port, this.#options.login, 2_000);
+        await answersQueries(this.port, this.#options.login, 2_000);
         return;
       } catch (err) {
         last = err;
@@ -268,27 +268,5 @@ export class PeerProcess {
     this.#guard?.kill('SIGKILL');
     await this.#options.dir.remove();
     this.#untrack();
-  }
-}
-
-/** Connects through the proxy and runs `SELECT 1`. */
-async function probe(
-  port: number,
-  login: PeerProcessOptions['login'],
-  timeoutMs: number,
-): Promise<void> {
-  const client = new pg.Client({
-    host: '127.0.0.1',
-    port,
-    ...login,
-    connectionTimeoutMillis: timeoutMs,
-    query_timeout: timeoutMs,
-  });
-  client.on('error', () => {});
-  try {
-    await client.connect();
-    await client.query('SELECT 1');
-  } finally {
-    client.end().catch(() => {});
   }
 }

@@ -85,14 +85,19 @@ function unref(handle: unknown): void {
   maybe?.unref?.();
 }
 
-/** Connects and runs `SELECT 1`; resolves only when the server really answers queries. */
-async function probe(port: number, password: string, timeoutMs: number): Promise<void> {
+/**
+ * Connects to 127.0.0.1:`port` and runs `SELECT 1`; resolves only when the server (or a proxy in
+ * front of it) really answers queries. Shared with the bench's peer proxies.
+ */
+export async function answersQueries(
+  port: number,
+  login: { user: string; password?: string; database: string },
+  timeoutMs: number,
+): Promise<void> {
   const client = new pg.Client({
     host: '127.0.0.1',
     port,
-    user: 'postgres',
-    password,
-    database: 'postgres',
+    ...login,
     connectionTimeoutMillis: timeoutMs,
     query_timeout: timeoutMs,
   });
@@ -248,7 +253,11 @@ export class PostgresProcess {
         );
       }
       try {
-        await probe(this.port, this.options.password, Math.min(remaining, 2_000));
+        await answersQueries(
+          this.port,
+          { user: 'postgres', password: this.options.password, database: 'postgres' },
+          Math.min(remaining, 2_000),
+        );
         return;
       } catch (err) {
         lastError = err;
