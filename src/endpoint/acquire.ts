@@ -36,6 +36,10 @@ export interface AcquireContext {
   readonly maxConcurrent: number;
   /** A new primary connection was found read-only. */
   suspectDemotion(err: Error): void;
+  /** Set while metrics are on: only then is a new connection's opening timed. */
+  readonly timings: object | undefined;
+  /** A connection this checkout asked the wrapped pool to open was opened in `ms`. */
+  connectionCreated(ms: number): void;
 }
 
 /** pg's own default pool size, for pools that do not expose `options.max`. */
@@ -49,6 +53,14 @@ const WAITED_ON_OTHERS = new WeakSet<object>();
 
 export function waitedOnOthers(err: unknown): boolean {
   return typeof err === 'object' && err !== null && WAITED_ON_OTHERS.has(err);
+}
+
+/**
+ * Whether `pool.connect()` will open a new connection for this caller: pg-pool does so exactly
+ * when it has no idle client and is not full, and hands the new client to the caller that asked.
+ */
+function opensConnection(pool: PgPoolLike): boolean {
+  return pool.idleCount === 0 && pool.totalCount < (pool.options?.max ?? PG_DEFAULT_MAX);
 }
 
 /** Whether `pool.connect()` would have to wait for a client someone else holds. */
@@ -114,7 +126,11 @@ export function acquireClient(
   lease.stopConnecting = () => {
     if (!gaveUp) stopWaiting();
   };
+  const openedFrom = ctx.timings !== undefined && opensConnection(pool) ? performance.now() : -1;
   pool.connect((err, client) => {
+    if (openedFrom >= 0 && !err && client !== undefined) {
+      ctx.connectionCreated(performance.now() - openedFrom);
+    }
     if (gaveUp) {
       client?.release();
       return;

@@ -6,7 +6,7 @@
  * Hot path (permit free, circuit closed, idle client in the pool): one promise, pg's callback
  * forms for connect and query, no timer, no Error, no p-retry, no opossum.
  */
-import { classify, isHealthFailure } from '../classify.js';
+import { classify, type ErrorClass, isHealthFailure } from '../classify.js';
 import { EndpointDownError, PoolClosedError, withoutStack } from '../errors.js';
 import { parseLsn } from '../health/lsn.js';
 import type { EndpointHealth } from '../health/types.js';
@@ -20,7 +20,13 @@ import type {
   RejectReason,
   ResilientPoolEvents,
 } from '../telemetry/events.js';
+import { LatencyWindow } from '../telemetry/latency-window.js';
 import type { LoggerLike } from '../telemetry/logger.js';
+import type {
+  ConnectionTimings,
+  EndpointAttributes,
+  ObservedEndpoint,
+} from '../telemetry/observer.js';
 import { type Done, waitedOnOthers } from './acquire.js';
 import { ADMITTED, type Admission, QUEUED, type Refused, refused } from './admission.js';
 import { EndpointBreaker } from './endpoint-breaker.js';
@@ -57,7 +63,14 @@ export interface EndpointCounters {
   /** Statements still running past `breaker.slowCallMs` (each counted once, as a failure). */
   slowCalls: number;
   retries: number;
+  /** Retries after a failure here, by the failure's class. */
+  retriesByReason: Record<ErrorClass, number>;
   rejected: Record<RejectReason, number>;
+  /** Circuit state changes, by the state entered. */
+  breakerTransitions: { open: number; halfOpen: number; closed: number };
+  /** Times the health monitor took this replica out of read routing, and put it back. */
+  ejections: number;
+  readmissions: number;
 }
 
 /**
@@ -66,7 +79,11 @@ export interface EndpointCounters {
  */
 const SLOW_GENERATIONS = 3;
 
-export class Endpoint implements BalancerTarget {
+/** Latency windows of 6 slots of 10 s: percentiles over the last minute. */
+export const LATENCY_SLOT_MS = 10_000;
+const LATENCY_SLOTS = 6;
+
+export class Endpoint implements BalancerTarget, ObservedEndpoint {
   readonly name: string;
   readonly role: EndpointRole;
   readonly weight: number;
@@ -80,6 +97,18 @@ export class Endpoint implements BalancerTarget {
     failures: 0,
     slowCalls: 0,
     retries: 0,
+    retriesByReason: {
+      connection: 0,
+      timeout: 0,
+      resource: 0,
+      unavailable: 0,
+      conflict: 0,
+      'read-only': 0,
+      'stale-statement': 0,
+      'outcome-unknown': 0,
+      aborted: 0,
+      permanent: 0,
+    },
     rejected: {
       'circuit-open': 0,
       'queue-full': 0,
@@ -89,7 +118,21 @@ export class Endpoint implements BalancerTarget {
       closed: 0,
       down: 0,
     },
+    breakerTransitions: { open: 0, halfOpen: 0, closed: 0 },
+    ejections: 0,
+    readmissions: 0,
   };
+  /**
+   * Statement attempts here, from admission (a place in the queue included) until settled, and
+   * the part of it spent waiting for a client (our queue, then the wrapped pool's): stats()
+   * reports their percentiles over the last minute (the housekeeping timer rotates them).
+   */
+  readonly latency = new LatencyWindow(LATENCY_SLOTS);
+  readonly waits = new LatencyWindow(LATENCY_SLOTS);
+  /** Connection timings for the metrics; set by the pool only while metrics are on. */
+  timings: ConnectionTimings | undefined;
+  /** Where the wrapped pool connects (server.address, server.port, db.namespace). */
+  attributes: EndpointAttributes = {};
   /** What the health monitor knows (state, lag); stays 'unknown' without a monitor. */
   readonly health: EndpointHealth = {
     state: 'unknown',
@@ -229,10 +272,12 @@ export class Endpoint implements BalancerTarget {
     signal: AbortSignal | undefined,
   ): Promise<QueryResultLike> {
     if (admitted.kind === 'refused') return Promise.reject(admitted.error);
-    if (admitted === ADMITTED) return this.runStatement(statement, signal, this.acquireTimeout);
-    const queuedAt = Date.now();
+    const startedAt = performance.now();
+    if (admitted === ADMITTED) {
+      return this.runStatement(statement, signal, this.acquireTimeout, startedAt);
+    }
     return this.gate.acquire(signal).then(
-      () => this.runStatement(statement, signal, this.acquireTimeLeft(queuedAt)),
+      () => this.runStatement(statement, signal, this.acquireTimeLeft(startedAt), startedAt),
       (err: unknown) => Promise.reject(this.onGateFailure(err)),
     );
   }
@@ -248,10 +293,12 @@ export class Endpoint implements BalancerTarget {
       this.hygiene.leakThreshold === undefined
         ? undefined
         : (new Error('client acquired here').stack ?? '');
-    if (admitted === ADMITTED) return this.runCheckout(signal, acquiredAt, this.acquireTimeout);
-    const queuedAt = Date.now();
+    const startedAt = performance.now();
+    if (admitted === ADMITTED) {
+      return this.runCheckout(signal, acquiredAt, this.acquireTimeout, startedAt);
+    }
     return this.gate.acquire(signal).then(
-      () => this.runCheckout(signal, acquiredAt, this.acquireTimeLeft(queuedAt)),
+      () => this.runCheckout(signal, acquiredAt, this.acquireTimeLeft(startedAt), startedAt),
       (err: unknown) => Promise.reject(this.onGateFailure(err)),
     );
   }
@@ -369,6 +416,43 @@ export class Endpoint implements BalancerTarget {
     this.gate.release();
   }
 
+  /**
+   * A statement attempt settled. Times are `performance.now()` readings: admission, the client's
+   * arrival (negative when none came), the end.
+   */
+  statementSettled(startedAt: number, clientAt: number, endedAt: number, err: Error | null): void {
+    this.latency.record(endedAt - startedAt);
+    this.clientWaited(startedAt, clientAt < 0 ? endedAt : clientAt, clientAt < 0 ? err : null);
+    if (clientAt >= 0) this.timings?.used(this, endedAt - clientAt);
+  }
+
+  /** A call's wait for a client ended (`err`: why none came, or null). */
+  clientWaited(startedAt: number, endedAt: number, err: Error | null): void {
+    const ms = endedAt - startedAt;
+    this.waits.record(ms);
+    this.timings?.waited(
+      this,
+      ms,
+      (err as { code?: unknown } | null)?.code === 'E_ACQUIRE_TIMEOUT',
+    );
+  }
+
+  /** A checked-out client went back to its pool after `ms`. */
+  clientUsed(ms: number): void {
+    this.timings?.used(this, ms);
+  }
+
+  /** A new connection of the wrapped pool opened in `ms` (observed only while metrics are on). */
+  connectionCreated(ms: number): void {
+    this.timings?.created(this, ms);
+  }
+
+  /** Rotates the latency windows: called every LATENCY_SLOT_MS by the pool's housekeeping. */
+  rotateLatency(): void {
+    this.latency.rotate();
+    this.waits.rotate();
+  }
+
   leak(payload: ResilientPoolEvents['leak']): void {
     this.hooks.leak(payload);
   }
@@ -377,7 +461,7 @@ export class Endpoint implements BalancerTarget {
 
   /** What is left of `queue.acquireTimeout` after waiting in the queue since `queuedAt`. */
   private acquireTimeLeft(queuedAt: number): number {
-    return Math.max(1, this.acquireTimeout - (Date.now() - queuedAt));
+    return Math.max(1, this.acquireTimeout - (performance.now() - queuedAt));
   }
 
   /** One statement, holding a permit; the permit is freed before the call settles. */
@@ -385,6 +469,7 @@ export class Endpoint implements BalancerTarget {
     statement: Statement,
     signal: AbortSignal | undefined,
     connectTimeout: number,
+    startedAt: number,
   ): Promise<QueryResultLike> {
     return new Promise<QueryResultLike>((resolve, reject) => {
       const finish: Done<QueryResultLike> = (err, result) => {
@@ -393,10 +478,11 @@ export class Endpoint implements BalancerTarget {
         else resolve(result as QueryResultLike);
       };
       if (this.breaker.isClosed) {
-        new StatementAttempt(this, statement, signal, finish).start(connectTimeout);
+        new StatementAttempt(this, statement, signal, startedAt, finish).start(connectTimeout);
       } else {
         this.asProbe<QueryResultLike>(
-          (done) => new StatementAttempt(this, statement, signal, done).start(connectTimeout),
+          (done) =>
+            new StatementAttempt(this, statement, signal, startedAt, done).start(connectTimeout),
           finish,
         );
       }
@@ -408,6 +494,7 @@ export class Endpoint implements BalancerTarget {
     signal: AbortSignal | undefined,
     acquiredAt: string | undefined,
     connectTimeout: number,
+    startedAt: number,
   ): Promise<PgClientLike> {
     return new Promise<PgClientLike>((resolve, reject) => {
       const finish: Done<PgClientLike> = (err, client) => {
@@ -419,7 +506,7 @@ export class Endpoint implements BalancerTarget {
         }
       };
       const start = (done: Done<PgClientLike>) =>
-        new HeldClient(this, signal, acquiredAt, done).start(connectTimeout);
+        new HeldClient(this, signal, acquiredAt, startedAt, done).start(connectTimeout);
       if (this.breaker.isClosed) start(finish);
       else this.asProbe(start, finish);
     });
@@ -481,6 +568,10 @@ export class Endpoint implements BalancerTarget {
   }
 
   private onBreakerChange(state: BreakerState, previous: BreakerState): void {
+    const transitions = this.counters.breakerTransitions;
+    if (state === 'open') transitions.open++;
+    else if (state === 'half-open') transitions.halfOpen++;
+    else transitions.closed++;
     const level = state === 'open' ? 'warn' : 'info';
     this.logger[level](
       { endpoint: this.name, role: this.role, state, previous },

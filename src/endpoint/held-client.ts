@@ -20,6 +20,10 @@ export interface CheckoutContext extends AcquireContext {
   /** Frees the endpoint permit the checkout holds; called once, when the client is back. */
   releasePermit(): void;
   leak(payload: ResilientPoolEvents['leak']): void;
+  /** The wait for a client ended (`performance.now()` readings; `err`: why none came). */
+  clientWaited(startedAt: number, endedAt: number, err: Error | null): void;
+  /** The client went back to its pool after being held `ms`. */
+  clientUsed(ms: number): void;
 }
 
 const CONNECTING = 0;
@@ -46,12 +50,16 @@ export class HeldClient implements ActiveLease, AcquiringLease {
   /** The connection error seen while held, or why the endpoint ended it. */
   private broken: Error | undefined;
   private leakTimer: ReturnType<typeof setTimeout> | undefined;
+  /** `performance.now()` when the client was handed to the caller. */
+  private heldSince = 0;
 
   constructor(
     private readonly ctx: CheckoutContext,
     private readonly signal: AbortSignal | undefined,
     /** The stack of the caller's connect(), when leak detection wants it. */
     private readonly acquiredAt: string | undefined,
+    /** `performance.now()` at admission (before any wait in the endpoint's queue). */
+    private readonly startedAt: number,
     private readonly done: Done<PgClientLike>,
   ) {}
 
@@ -81,6 +89,8 @@ export class HeldClient implements ActiveLease, AcquiringLease {
     }
     this.phase = HELD;
     this.client = client;
+    this.heldSince = performance.now();
+    this.ctx.clientWaited(this.startedAt, this.heldSince, null);
     this.hand(client);
   };
 
@@ -156,6 +166,7 @@ export class HeldClient implements ActiveLease, AcquiringLease {
   private fail(err: Error): void {
     this.phase = DONE;
     this.ctx.active.delete(this);
+    this.ctx.clientWaited(this.startedAt, performance.now(), err);
     this.done(err);
   }
 
@@ -163,6 +174,7 @@ export class HeldClient implements ActiveLease, AcquiringLease {
     this.phase = DONE;
     this.client = undefined;
     this.ctx.active.delete(this);
+    this.ctx.clientUsed(performance.now() - this.heldSince);
     this.ctx.releasePermit();
   }
 

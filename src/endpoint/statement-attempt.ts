@@ -57,6 +57,11 @@ export interface StatementContext extends AcquireContext {
   answered(sqlError: Error | null, wasSlow: boolean): void;
   /** Whether `err` shows the primary is read-only (demoted); counts it if so. */
   isDemotionSign(err: Error): boolean;
+  /**
+   * The attempt settled: `performance.now()` at admission, at the client's arrival (negative
+   * when none came) and at the end, for the latency percentiles and the metrics.
+   */
+  statementSettled(startedAt: number, clientAt: number, endedAt: number, err: Error | null): void;
 }
 
 /** How long an abandoned connection is kept for its cancel request to get through, at most. */
@@ -89,11 +94,15 @@ export class StatementAttempt implements ActiveLease, AcquiringLease {
   /** The outcome decided so far (a SQL error while settling, a result while capturing). */
   private error: Error | null = null;
   private result: QueryResultLike | undefined;
+  /** `performance.now()` when the client arrived; -1 until then. */
+  private clientAt = -1;
 
   constructor(
     private readonly ctx: StatementContext,
     private readonly statement: Statement,
     private readonly signal: AbortSignal | undefined,
+    /** `performance.now()` at admission (before any wait in the endpoint's queue). */
+    private readonly startedAt: number,
     private readonly done: Done<QueryResultLike>,
   ) {}
 
@@ -113,6 +122,7 @@ export class StatementAttempt implements ActiveLease, AcquiringLease {
       return;
     }
     this.client = client;
+    this.clientAt = performance.now();
     const signal = this.signal;
     if (signal !== undefined) {
       if (signal.aborted) {
@@ -398,6 +408,7 @@ export class StatementAttempt implements ActiveLease, AcquiringLease {
     this.phase = DONE;
     if (this.onAbort !== undefined) this.signal?.removeEventListener('abort', this.onAbort);
     this.ctx.active.delete(this);
+    this.ctx.statementSettled(this.startedAt, this.clientAt, performance.now(), err);
     this.done(err, err === null ? this.result : undefined);
   }
 }

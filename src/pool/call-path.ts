@@ -23,6 +23,7 @@ import type { Router } from '../routing/router.js';
 import { describeError } from '../telemetry/describe-error.js';
 import type { ResilientPoolEvents } from '../telemetry/events.js';
 import type { LoggerLike } from '../telemetry/logger.js';
+import type { CallKind, CallTelemetry, ObservedCall } from '../telemetry/observer.js';
 
 export type CallRole = 'read' | 'write';
 
@@ -34,6 +35,8 @@ interface Call {
   idempotent: boolean;
   /** A read that must go to this endpoint (read-your-writes). */
   pinned: Endpoint | undefined;
+  /** Set while telemetry observes the call (metrics, a span, a diagnostics subscriber). */
+  observed?: ObservedCall | undefined;
 }
 
 /** A statement call: `read()`, `write()`, `query()`, cache fills. */
@@ -73,6 +76,8 @@ export interface CallPathDeps {
   /** Aborts (with PoolClosedError) when `end()` is called: every wait of the path ends then. */
   lifetime: AbortSignal;
   onRetry(payload: ResilientPoolEvents['retry']): void;
+  /** Metrics, spans and diagnostics channels; undefined when none is configured. */
+  telemetry: CallTelemetry | undefined;
 }
 
 export class CallPath {
@@ -84,12 +89,30 @@ export class CallPath {
 
   /** Runs one statement; retried only as `mayRetryStatement` allows. */
   statement(call: StatementCall): Promise<QueryResultLike> {
-    return this.run(call, runStatement);
+    const telemetry = this.deps.telemetry;
+    if (telemetry === undefined || !telemetry.active) return this.run(call, runStatement);
+    return this.observe(telemetry, 'statement', call, textOf(call.statement), runStatement);
   }
 
   /** Checks out a client of the role's endpoint; retried only while nothing was sent. */
   checkout(role: CallRole, signal: AbortSignal | undefined): Promise<PgClientLike> {
-    return this.run({ role, signal, idempotent: false, pinned: undefined }, checkOut);
+    const call: Call = { role, signal, idempotent: false, pinned: undefined };
+    const telemetry = this.deps.telemetry;
+    if (telemetry === undefined || !telemetry.active) return this.run(call, checkOut);
+    return this.observe(telemetry, 'checkout', call, undefined, checkOut);
+  }
+
+  /** Runs the call observed from start to settlement, each attempt and retry noted. */
+  private observe<C extends Call, T>(
+    telemetry: CallTelemetry,
+    kind: CallKind,
+    call: C,
+    text: string | undefined,
+    work: Work<C, T>,
+  ): Promise<T> {
+    const observed = telemetry.begin({ kind, role: call.role, text });
+    call.observed = observed;
+    return observed.run(() => this.run(call, work));
   }
 
   /** Resolves when no call is between retries. */
@@ -114,6 +137,7 @@ export class CallPath {
     this.deps.budget.recordCall();
     const endpoint = call.pinned ?? (call.role === 'read' ? router.forRead(null) : router.primary);
     if (endpoint === undefined) return Promise.reject(this.noHealthyEndpoint(call, undefined));
+    call.observed?.attempt(endpoint);
     const admitted = endpoint.admit();
     // A refusal (closed, down, open circuit, full queue) has nowhere better to go: the router
     // already chose the best endpoint. Reject without entering the retry path.
@@ -167,7 +191,16 @@ export class CallPath {
           (call.role === 'read' && this.deps.router.hasReadAlternative(call.tried));
         call.rerouted = false;
         const delayMs = moving ? 0 : backoffDelay(attemptNumber, retry);
+        const reason = classify(error);
         call.last.counters.retries++;
+        call.last.counters.retriesByReason[reason]++;
+        call.observed?.retry({
+          endpoint: call.last,
+          attempt: attemptNumber + 1,
+          delayMs,
+          reason,
+          error,
+        });
         this.deps.onRetry({ endpoint: call.last.name, attempt: attemptNumber + 1, delayMs, error });
         return delayMs;
       },
@@ -231,6 +264,7 @@ export class CallPath {
     if (endpoint === undefined) return Promise.reject(this.noHealthyEndpoint(call, lastError));
     call.tried.add(endpoint);
     call.last = endpoint;
+    call.observed?.attempt(endpoint);
     return work(endpoint, endpoint.admit(), call);
   }
 
@@ -246,4 +280,12 @@ export class CallPath {
   private noHealthyEndpoint(call: Call, cause: unknown): NoHealthyEndpointError {
     return new NoHealthyEndpointError(call.role, cause);
   }
+}
+
+/** The statement's text, for telemetry (never its values). */
+function textOf(statement: StatementCall['statement']): string | undefined {
+  const text = statement.text;
+  if (typeof text === 'string') return text;
+  const configured = (text as { text?: unknown } | null | undefined)?.text;
+  return typeof configured === 'string' ? configured : undefined;
 }

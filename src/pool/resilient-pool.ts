@@ -36,6 +36,7 @@ import { RetryBudget } from '../retry/budget.js';
 import { createBalancer } from '../routing/balancers/create-balancer.js';
 import { SqlClassifier } from '../routing/classify-sql.js';
 import { Router } from '../routing/router.js';
+import { endpointAttributes } from '../telemetry/endpoint-attributes.js';
 import {
   type EventName,
   type PoolEventListener,
@@ -116,6 +117,9 @@ export class ResilientPool<Pool extends PgPoolLike = PgPoolLike> extends SafeEmi
   /** Read/write classification of statement texts, memoised per pool. */
   private readonly sql = new SqlClassifier();
   private lifecycle: Lifecycle = { state: 'open' };
+  private readonly budget: RetryBudget;
+  /** Pool-level counters for stats() (per-endpoint ones live on each endpoint). */
+  private readonly counters = { failovers: 0 };
 
   /** True once `end()` was called (pg.Pool's name). */
   get ending(): boolean {
@@ -138,7 +142,7 @@ export class ResilientPool<Pool extends PgPoolLike = PgPoolLike> extends SafeEmi
     const hooks = {
       breaker: (p: ResilientPoolEvents['breaker']) => {
         if (p.state === 'open') {
-          const endpoint = this.endpoints?.find((e) => e.name === p.endpoint);
+          const endpoint = this.endpointNamed(p.endpoint);
           if (endpoint !== undefined) this.health?.onBreakerOpen(endpoint);
           // The primary's circuit opened: with candidates, find out whether another took over.
           if (endpoint?.role === 'primary') this.rediscoverPrimary();
@@ -160,7 +164,12 @@ export class ResilientPool<Pool extends PgPoolLike = PgPoolLike> extends SafeEmi
         resolved.primaryCandidates,
         resolved.health.timeoutMs,
         logger,
-        (from, to) => this.emitSafely('failover', { from, to }),
+        (from, to) => {
+          this.counters.failovers++;
+          // The primary endpoint now forwards to another server: its attributes follow it.
+          this.router.primary.attributes = endpointAttributes(this.router.primary.pool);
+          this.emitSafely('failover', { from, to });
+        },
       );
       resolved.primary.pool = this.discovery.candidates;
     }
@@ -177,7 +186,9 @@ export class ResilientPool<Pool extends PgPoolLike = PgPoolLike> extends SafeEmi
     this.endpoints = this.router.all;
     this.discovery?.attach(primary);
     this.autoRouting = resolved.routing.queryRouting === 'auto';
+    for (const endpoint of this.endpoints) endpoint.attributes = endpointAttributes(endpoint.pool);
     const budget = new RetryBudget(resolved.retry.budgetPercent, resolved.retry.budgetMinRetries);
+    this.budget = budget;
     this.housekeeping = new Housekeeping(budget, this.endpoints, resolved.breaker);
     this.callPath = new CallPath({
       router: this.router,
@@ -187,6 +198,7 @@ export class ResilientPool<Pool extends PgPoolLike = PgPoolLike> extends SafeEmi
       candidates: this.discovery?.candidates,
       lifetime: this.lifetime.signal,
       onRetry: (p) => this.emitSafely('retry', p),
+      telemetry: undefined,
     });
     this.poolEvents = new PoolEventForwarding(
       this.endpoints,
@@ -205,8 +217,16 @@ export class ResilientPool<Pool extends PgPoolLike = PgPoolLike> extends SafeEmi
         this.endpoints,
         { ...resolved.health, ...resolved.lag },
         {
-          eject: (p) => this.emitSafely('eject', p),
-          readmit: (p) => this.emitSafely('readmit', p),
+          eject: (p) => {
+            const endpoint = this.endpointNamed(p.endpoint);
+            if (endpoint !== undefined) endpoint.counters.ejections++;
+            this.emitSafely('eject', p);
+          },
+          readmit: (p) => {
+            const endpoint = this.endpointNamed(p.endpoint);
+            if (endpoint !== undefined) endpoint.counters.readmissions++;
+            this.emitSafely('readmit', p);
+          },
           // A primary that keeps failing its probes may have been replaced by a promotion that
           // happened after the last discovery: ask the candidates again, each round.
           probeFailed: (endpoint) => {
@@ -462,6 +482,10 @@ export class ResilientPool<Pool extends PgPoolLike = PgPoolLike> extends SafeEmi
     return this.sessions.run(fn);
   }
 
+  private endpointNamed(name: string): Endpoint | undefined {
+    return this.endpoints?.find((e) => e.name === name);
+  }
+
   /** With candidates, asks them again which is writable (see primary-discovery.ts). */
   private rediscoverPrimary(): void {
     if (!this.ending) this.discovery?.rediscover();
@@ -469,7 +493,10 @@ export class ResilientPool<Pool extends PgPoolLike = PgPoolLike> extends SafeEmi
 
   /** A plain snapshot of every endpoint's state and counters. */
   stats(): PoolStats {
-    const stats = snapshotStats(this.endpoints);
+    const stats = snapshotStats(this.endpoints, {
+      failovers: this.counters.failovers,
+      retryBudgetExhausted: this.budget.refusals,
+    });
     if (this.readCache !== undefined) stats.cache = this.readCache.stats();
     return stats;
   }

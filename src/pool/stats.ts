@@ -1,10 +1,16 @@
 /**
- * The stats() snapshot: plain data (JSON-serialisable, no live objects), per endpoint.
+ * The stats() snapshot: plain data (JSON-serialisable, no live objects), per endpoint. The shape
+ * is stable (docs/observability.md lists every field): fields are added, never renamed or
+ * removed, within a major version. The OpenTelemetry instruments read these same numbers.
  */
 import type { CacheStats } from '../cache/stats.js';
+import type { ErrorClass } from '../classify.js';
 import type { Endpoint } from '../endpoint/endpoint.js';
 import type { HealthState } from '../health/types.js';
 import type { BreakerState, EndpointRole, RejectReason } from '../telemetry/events.js';
+import type { LatencySummary } from '../telemetry/latency-window.js';
+
+export type { LatencySummary } from '../telemetry/latency-window.js';
 
 export interface EndpointStats {
   name: string;
@@ -16,10 +22,14 @@ export interface EndpointStats {
   idle: number;
   /** Clients checked out of the wrapped pool. */
   inUse: number;
+  /** The wrapped pool's `max` (pg's default 10 when it does not say). */
+  maxConnections: number;
   /** Calls holding a gate permit. */
   inFlight: number;
   /** Calls waiting in the gate's queue. */
   queued: number;
+  /** Calls waiting for a connection: the gate's queue plus the wrapped pool's own waiters. */
+  pending: number;
   calls: number;
   successes: number;
   sqlErrors: number;
@@ -27,7 +37,21 @@ export interface EndpointStats {
   /** Statements that ran past `breaker.slowCallMs` (counted as failures while in flight). */
   slowCalls: number;
   retries: number;
+  /** Retries after a failure on this endpoint, by the failure's class. */
+  retriesByReason: Record<ErrorClass, number>;
   rejected: Record<RejectReason, number>;
+  /** Circuit state changes since the pool was made, by the state entered. */
+  breakerTransitions: { open: number; halfOpen: number; closed: number };
+  /** Times this replica was taken out of read routing by the health monitor, and put back. */
+  ejections: number;
+  readmissions: number;
+  /**
+   * Statement attempts over the last minute, from admission (a wait in the queue included) to
+   * the answer, in ms: nearest-rank percentiles, at most 6.25% above the true value.
+   */
+  latency: LatencySummary;
+  /** The part of each call (statements and checkouts) spent waiting for a client, in ms. */
+  wait: LatencySummary;
   /**
    * Declared down by the health monitor (its probe got no answer): calls are refused with
    * EndpointDownError until a probe passes.
@@ -46,40 +70,77 @@ export interface PoolStats {
   cache?: CacheStats;
   totalCount: number;
   idleCount: number;
+  /** Calls waiting for a connection, over every endpoint (`pending` summed). */
   waitingCount: number;
+  /** Times writes moved to another primary candidate (the 'failover' event). */
+  failovers: number;
+  /** Retries not made because the retry budget was spent. */
+  retryBudgetExhausted: number;
+  /** The same data, for `JSON.stringify` (the snapshot is already plain; this copies it). */
+  toJSON(): PoolStatsJSON;
 }
 
-export function snapshotStats(endpoints: readonly Endpoint[]): PoolStats {
-  const list = endpoints.map((e): EndpointStats => {
-    const { counters, pool, gate } = e;
-    return {
-      name: e.name,
-      role: e.role,
-      breaker: e.breakerState,
-      total: pool.totalCount,
-      idle: pool.idleCount,
-      inUse: pool.totalCount - pool.idleCount,
-      inFlight: gate.inUse,
-      queued: gate.waiting,
-      calls: counters.calls,
-      successes: counters.successes,
-      sqlErrors: counters.sqlErrors,
-      failures: counters.failures,
-      slowCalls: counters.slowCalls,
-      retries: counters.retries,
-      rejected: { ...counters.rejected },
-      down: e.isDown,
-      health: e.health.state,
-      lagBytes: e.health.lagBytes,
-      lagMs: e.health.lagMs === null ? null : Math.round(e.health.lagMs),
-    };
-  });
+/** `PoolStats` without its method: what `JSON.stringify(db.stats())` writes. */
+export type PoolStatsJSON = Omit<PoolStats, 'toJSON'>;
+
+/** Pool-level counters kept by the pool itself. */
+export interface PoolCounters {
+  failovers: number;
+  retryBudgetExhausted: number;
+}
+
+/** pg's own default pool size. */
+const PG_DEFAULT_MAX = 10;
+
+function endpointStats(e: Endpoint): EndpointStats {
+  const { counters, pool, gate } = e;
   return {
+    name: e.name,
+    role: e.role,
+    breaker: e.breakerState,
+    total: pool.totalCount,
+    idle: pool.idleCount,
+    inUse: pool.totalCount - pool.idleCount,
+    maxConnections: pool.options?.max ?? PG_DEFAULT_MAX,
+    inFlight: gate.inUse,
+    queued: gate.waiting,
+    pending: gate.waiting + pool.waitingCount,
+    calls: counters.calls,
+    successes: counters.successes,
+    sqlErrors: counters.sqlErrors,
+    failures: counters.failures,
+    slowCalls: counters.slowCalls,
+    retries: counters.retries,
+    retriesByReason: { ...counters.retriesByReason },
+    rejected: { ...counters.rejected },
+    breakerTransitions: { ...counters.breakerTransitions },
+    ejections: counters.ejections,
+    readmissions: counters.readmissions,
+    latency: e.latency.summary(),
+    wait: e.waits.summary(),
+    down: e.isDown,
+    health: e.health.state,
+    lagBytes: e.health.lagBytes,
+    lagMs: e.health.lagMs === null ? null : Math.round(e.health.lagMs),
+  };
+}
+
+function toJSON(this: PoolStats): PoolStatsJSON {
+  const { toJSON: _method, ...data } = this;
+  return structuredClone(data);
+}
+
+export function snapshotStats(endpoints: readonly Endpoint[], counters: PoolCounters): PoolStats {
+  const list = endpoints.map(endpointStats);
+  const stats = {
     endpoints: list,
     totalCount: list.reduce((s, e) => s + e.total, 0),
     idleCount: list.reduce((s, e) => s + e.idle, 0),
-    waitingCount:
-      list.reduce((s, e) => s + e.queued, 0) +
-      endpoints.reduce((s, e) => s + e.pool.waitingCount, 0),
-  };
+    waitingCount: list.reduce((s, e) => s + e.pending, 0),
+    failovers: counters.failovers,
+    retryBudgetExhausted: counters.retryBudgetExhausted,
+  } as PoolStats;
+  // Not enumerable: spreading or deep-comparing a snapshot sees only its data.
+  Object.defineProperty(stats, 'toJSON', { value: toJSON, enumerable: false });
+  return stats;
 }

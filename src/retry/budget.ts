@@ -10,6 +10,8 @@ export class RetryBudget {
   private index = 0;
   private windowCalls = 0;
   private windowRetries = 0;
+  /** Retries refused because the budget was spent, since the pool was made. */
+  refusals = 0;
 
   constructor(
     private readonly percent: number,
@@ -27,6 +29,7 @@ export class RetryBudget {
   /** Takes one retry from the budget; false when the budget is spent. */
   tryWithdraw(): boolean {
     if (this.windowRetries + 1 > this.reserve + (this.windowCalls * this.percent) / 100) {
+      this.refusals++;
       return false;
     }
     this.windowRetries++;
