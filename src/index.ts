@@ -35,6 +35,10 @@ export {
 } from './errors.js';
 export type { HealthState } from './health/types.js';
 export type {
+  ConsolidationOption,
+  ConsolidationSettings,
+} from './options/consolidation-types.js';
+export type {
   BreakerOptions,
   QueueOptions,
   RetryOptions,
@@ -65,6 +69,7 @@ export type {
   ReadOptions,
   WriteOptions,
 } from './pool/call-options.js';
+export type { ConsolidationStats } from './pool/consolidation.js';
 export { ResilientPool } from './pool/resilient-pool.js';
 export type { EndpointStats, PoolStats } from './pool/stats.js';
 export type { Transaction, TransactionAttempt, TransactionOptions } from './pool/transaction.js';

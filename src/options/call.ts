@@ -36,6 +36,7 @@ export const READ_KEYS: Schema = {
   idempotent: isBoolean,
   after: isToken,
   cache: cacheCallProblem,
+  consolidate: isBoolean,
 };
 export const WRITE_KEYS: Schema = {
   signal: isSignal,

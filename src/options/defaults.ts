@@ -45,6 +45,7 @@ export const DEFAULTS = {
   health: { enabled: true, intervalMs: 1_000, timeoutMs: 1_000 },
   resetOnRelease: 'none',
   ownsPools: true,
+  consolidation: { enabled: false, maxWaiters: 100 },
   cache: {
     prefix: 'rp:',
     ttl: 30_000,
@@ -75,6 +76,7 @@ export const DEFAULTS = {
   health: Required<HealthOptions>;
   resetOnRelease: NonNullable<ResilientPoolOptions['resetOnRelease']>;
   ownsPools: boolean;
+  consolidation: { enabled: boolean; maxWaiters: number };
   cache: Required<Pick<CacheOptions, CacheDefaulted>> & {
     lock: Required<CacheLockOptions>;
     breaker: Required<CacheBreakerOptions>;

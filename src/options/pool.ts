@@ -6,6 +6,7 @@
 import { ConfigError } from '../errors.js';
 import type { LoggerLike } from '../telemetry/logger.js';
 import { resolveCacheOptions } from './cache.js';
+import { resolveConsolidationOptions } from './consolidation.js';
 import { DEFAULTS } from './defaults.js';
 import { resolveEndpoints } from './endpoints.js';
 import type { BreakerOptions, QueueOptions, RetryOptions } from './policy-types.js';
@@ -44,6 +45,7 @@ const TOP: Schema = {
   leakDetection: null,
   health: null,
   cache: null,
+  consolidation: null,
 };
 const BREAKER: Schema = {
   enabled: isBoolean,
@@ -149,6 +151,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   checkValue('resetOnRelease', input.resetOnRelease, isOneOf('none', 'discard'), problems);
   checkValue('ownsPools', input.ownsPools, isBoolean, problems);
   const cache = resolveCacheOptions(input.cache, problems);
+  const consolidation = resolveConsolidationOptions(input.consolidation, problems);
   if (problems.length > 0 || primary === undefined) throw new ConfigError(problems);
   return {
     primary,
@@ -161,6 +164,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     logger: input.logger as LoggerLike | false | undefined,
     ownsPools: (input.ownsPools as boolean | undefined) ?? DEFAULTS.ownsPools,
     cache,
+    consolidation,
     hygiene,
     health,
     lag: { maxLagMs: routing.maxLagMs, maxLagBytes: routing.maxLagBytes },

@@ -6,6 +6,7 @@ import type { CacheStore } from '../cache/store.js';
 import type { PgPoolLike } from '../pg-like.js';
 import type { LoggerLike } from '../telemetry/logger.js';
 import type { CacheBreakerOptions, CacheLockOptions, CacheScope } from './cache-types.js';
+import type { ResolvedConsolidationOptions } from './consolidation.js';
 import type { BreakerOptions, QueueOptions, RetryOptions, RoutingOptions } from './policy-types.js';
 import type { HealthOptions } from './types.js';
 
@@ -40,6 +41,7 @@ export interface ResolvedOptions {
   ownsPools: boolean;
   hygiene: ResolvedHygieneOptions;
   cache: ResolvedCacheOptions | undefined;
+  consolidation: ResolvedConsolidationOptions;
   health: Required<HealthOptions>;
   lag: { maxLagMs: number | undefined; maxLagBytes: number | undefined };
 }

@@ -6,6 +6,7 @@
 import type { PgPoolLike } from '../pg-like.js';
 import type { LoggerLike } from '../telemetry/logger.js';
 import type { CacheOptions } from './cache-types.js';
+import type { ConsolidationOption } from './consolidation-types.js';
 import type { BreakerOptions, QueueOptions, RetryOptions, RoutingOptions } from './policy-types.js';
 
 /** A wrapped pool with a name and a balancing weight. */
@@ -91,6 +92,13 @@ export interface ResilientPoolOptions {
    * @default none: `read()` never caches
    */
   cache?: CacheOptions;
+  /**
+   * Query consolidation: identical plain reads in flight at the same time share one execution
+   * (`true`, or `{ maxWaiters }`); off, only reads that pass `consolidate: true` do. See
+   * {@link ConsolidationOption} for which reads qualify and what a joining read sees.
+   * @default false
+   */
+  consolidation?: ConsolidationOption;
   /**
    * A pino (or pino-compatible) logger; false for none.
    * @default pino at level 'warn' on stderr

@@ -39,6 +39,16 @@ export interface ReadOptions extends CallOptions {
    * @default false
    */
   cache?: boolean | CacheCallOptions;
+  /**
+   * Share one execution with identical reads in flight at the same time (query consolidation):
+   * `true` for this read even when the pool's `consolidation` option is off, `false` to run it
+   * on its own when the option is on. Applies only to a plain read outside `db.session()`,
+   * without `after` or `cache` (see the pool's `consolidation` option). A read that joins may
+   * see data as of the shared execution's start. Its own `signal` and `timeout` still apply: it
+   * leaves the wait without cancelling the execution, unless no other caller is waiting on it.
+   * @default the pool's `consolidation` option (off)
+   */
+  consolidate?: boolean;
 }
 
 export interface WriteOptions extends CallOptions {

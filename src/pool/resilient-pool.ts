@@ -47,6 +47,7 @@ import {
 import { createLogger, type LoggerLike } from '../telemetry/logger.js';
 import type { ConnectOptions, EndOptions, ReadOptions, WriteOptions } from './call-options.js';
 import { CallPath, type CallRole } from './call-path.js';
+import { Consolidator } from './consolidation.js';
 import { Housekeeping } from './housekeeping.js';
 import { PoolEventForwarding } from './pool-events.js';
 import { PrimaryDiscovery } from './primary-discovery.js';
@@ -109,6 +110,8 @@ export class ResilientPool<Pool extends PgPoolLike = PgPoolLike> extends SafeEmi
   private readonly discovery: PrimaryDiscovery | undefined;
   private readonly callPath: CallPath;
   private readonly statements: Statements;
+  /** Identical plain reads in flight share one execution (query consolidation). */
+  private readonly consolidator: Consolidator;
   /** Aborted with PoolClosedError when `end()` is called: every sleep and wait ends then. */
   private readonly lifetime = new AbortController();
   private readonly housekeeping: Housekeeping;
@@ -250,6 +253,8 @@ export class ResilientPool<Pool extends PgPoolLike = PgPoolLike> extends SafeEmi
               ...resolved.replicas.map((e) => e.pool),
             ]),
           });
+    // Always built (a Map): `read(..., { consolidate: true })` works with the option off.
+    this.consolidator = new Consolidator(resolved.consolidation.maxWaiters);
     this.statements = new Statements({
       callPath: this.callPath,
       router: this.router,
@@ -258,6 +263,8 @@ export class ResilientPool<Pool extends PgPoolLike = PgPoolLike> extends SafeEmi
       readCache: this.readCache,
       consistencyWaitMs: resolved.routing.consistencyWaitMs,
       lifetime: this.lifetime.signal,
+      consolidator: this.consolidator,
+      consolidateReads: resolved.consolidation.enabled,
     });
   }
 
@@ -496,6 +503,7 @@ export class ResilientPool<Pool extends PgPoolLike = PgPoolLike> extends SafeEmi
     const stats = snapshotStats(this.endpoints, {
       failovers: this.counters.failovers,
       retryBudgetExhausted: this.budget.refusals,
+      consolidation: this.consolidator.stats(),
     });
     if (this.readCache !== undefined) stats.cache = this.readCache.stats();
     return stats;

@@ -1,9 +1,9 @@
 /**
  * What `read()` and `write()` add to the call path: a read that must see a write goes to an
  * endpoint that has replayed it; a read asked to be cached goes through the read-through cache;
- * a write in a session records its consistency token, and a write that changes cached data
- * invalidates its tags, also after a failure that may have applied it. Options were validated by
- * the facade.
+ * a plain read asked to consolidate shares the execution of an identical read in flight; a write
+ * in a session records its consistency token, and a write that changes cached data invalidates
+ * its tags, also after a failure that may have applied it. Options were validated by the facade.
  */
 import type { ReadThroughCache } from '../cache/index.js';
 import { classify } from '../classify.js';
@@ -19,6 +19,7 @@ import type { SqlClassifier } from '../routing/classify-sql.js';
 import type { Router } from '../routing/router.js';
 import type { ReadOptions, WriteOptions } from './call-options.js';
 import type { CallPath } from './call-path.js';
+import { type Consolidator, consolidationKey } from './consolidation.js';
 
 type Values = readonly unknown[];
 
@@ -31,6 +32,10 @@ export interface StatementsDeps {
   consistencyWaitMs: number;
   /** Aborts (with PoolClosedError) at `end()`. */
   lifetime: AbortSignal;
+  /** Identical plain reads in flight share one execution (per call, or pool-wide). */
+  consolidator: Consolidator;
+  /** The pool's `consolidation` option: reads consolidate unless they pass `consolidate: false`. */
+  consolidateReads: boolean;
 }
 
 export class Statements {
@@ -45,7 +50,8 @@ export class Statements {
     const statement: Statement = { text, values, captureToken: false };
     const idempotent = options?.idempotent ?? false;
     // A read that must see a write: the caller's token, or its session's latest.
-    const token = options?.after ?? sessions.current()?.token;
+    const session = sessions.current();
+    const token = options?.after ?? session?.token;
     if (token !== undefined && router.replicas.length > 0 && options?.cache === undefined) {
       const position = tokenPosition(token);
       if (position !== undefined) return this.readAfter(statement, idempotent, options, position);
@@ -60,6 +66,18 @@ export class Statements {
       typeof sql === 'string' &&
       classifier.classify(sql) === 'read';
     if (!cached) {
+      // Never in a session or with a token: an execution that started before the caller's write
+      // was replayed (or committed) would answer without it.
+      if (
+        (options?.consolidate ?? this.deps.consolidateReads) &&
+        session === undefined &&
+        token === undefined &&
+        typeof sql === 'string' &&
+        classifier.classify(sql) === 'read'
+      ) {
+        const key = consolidationKey('replica', text, values, idempotent);
+        if (key !== undefined) return this.consolidated(key, statement, idempotent, options);
+      }
       return withDeadline(options?.timeout, options?.signal, (signal) =>
         callPath.statement({ role: 'read', statement, signal, idempotent, pinned: undefined }),
       );
@@ -120,6 +138,32 @@ export class Statements {
         if (mayHaveApplied(err)) await readCache.invalidate(tags);
         throw err;
       },
+    );
+  }
+
+  /**
+   * A read that shares the execution of an identical one in flight, or starts it. The caller's
+   * signal and timeout bound its own wait (the consolidator keeps them, without the
+   * AbortController withDeadline would make); the execution runs under the consolidator's
+   * signal, which aborts only when every caller waiting on it has left.
+   */
+  private consolidated(
+    key: string,
+    statement: Statement,
+    idempotent: boolean,
+    options: ReadOptions | undefined,
+  ): Promise<QueryResultLike> {
+    const { callPath, consolidator, lifetime } = this.deps;
+    // An execution still in flight at end() must not take new callers.
+    if (lifetime.aborted) return Promise.reject(new PoolClosedError());
+    return consolidator.run(key, options?.signal, options?.timeout, (shared) =>
+      callPath.statement({
+        role: 'read',
+        statement,
+        signal: shared,
+        idempotent,
+        pinned: undefined,
+      }),
     );
   }
 

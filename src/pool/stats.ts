@@ -9,6 +9,7 @@ import type { Endpoint } from '../endpoint/endpoint.js';
 import type { HealthState } from '../health/types.js';
 import type { BreakerState, EndpointRole, RejectReason } from '../telemetry/events.js';
 import type { LatencySummary } from '../telemetry/latency-window.js';
+import type { ConsolidationStats } from './consolidation.js';
 
 export type { LatencySummary } from '../telemetry/latency-window.js';
 
@@ -76,6 +77,8 @@ export interface PoolStats {
   failovers: number;
   /** Retries not made because the retry budget was spent. */
   retryBudgetExhausted: number;
+  /** Query consolidation: reads that shared another's execution (all zero while unused). */
+  consolidation: ConsolidationStats;
   /** The same data, for `JSON.stringify` (the snapshot is already plain; this copies it). */
   toJSON(): PoolStatsJSON;
 }
@@ -87,6 +90,7 @@ export type PoolStatsJSON = Omit<PoolStats, 'toJSON'>;
 export interface PoolCounters {
   failovers: number;
   retryBudgetExhausted: number;
+  consolidation: ConsolidationStats;
 }
 
 /** pg's own default pool size. */
@@ -139,6 +143,7 @@ export function snapshotStats(endpoints: readonly Endpoint[], counters: PoolCoun
     waitingCount: list.reduce((s, e) => s + e.pending, 0),
     failovers: counters.failovers,
     retryBudgetExhausted: counters.retryBudgetExhausted,
+    consolidation: counters.consolidation,
   } as PoolStats;
   // Not enumerable: spreading or deep-comparing a snapshot sees only its data.
   Object.defineProperty(stats, 'toJSON', { value: toJSON, enumerable: false });

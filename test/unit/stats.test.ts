@@ -119,6 +119,7 @@ describe('stats()', () => {
     stats.toJSON().endpoints[0]!.calls = -1;
     expect(stats.endpoints[0]?.calls).toBe(1);
     expect(Object.keys(json).sort()).toEqual([
+      'consolidation',
       'endpoints',
       'failovers',
       'idleCount',
