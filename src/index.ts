@@ -35,6 +35,12 @@ export {
 } from './errors.js';
 export type { HealthState } from './health/types.js';
 export type {
+  AdaptiveLimitBaseOptions,
+  AdaptiveLimitOption,
+  Gradient2LimitOptions,
+  VegasLimitOptions,
+} from './options/adaptive-limit-types.js';
+export type {
   ConsolidationOption,
   ConsolidationSettings,
 } from './options/consolidation-types.js';

@@ -10,6 +10,7 @@ import { classify, type ErrorClass, isHealthFailure } from '../classify.js';
 import { EndpointDownError, PoolClosedError, withoutStack } from '../errors.js';
 import { parseLsn } from '../health/lsn.js';
 import type { EndpointHealth } from '../health/types.js';
+import { adaptiveLimitFor } from '../options/adaptive-limit.js';
 import type { ResolvedEndpointConfig, ResolvedOptions } from '../options/resolved.js';
 import type { PgClientLike, PgPoolLike, QueryResultLike } from '../pg-like.js';
 import type { BalancerTarget } from '../routing/balancers/balancer.js';
@@ -28,6 +29,7 @@ import type {
   ObservedEndpoint,
 } from '../telemetry/observer.js';
 import { type Done, waitedOnOthers } from './acquire.js';
+import { AdaptiveLimit } from './adaptive-limit.js';
 import { ADMITTED, type Admission, QUEUED, type Refused, refused } from './admission.js';
 import { EndpointBreaker } from './endpoint-breaker.js';
 import { Gate } from './gate.js';
@@ -154,6 +156,13 @@ export class Endpoint implements BalancerTarget, ObservedEndpoint {
   readonly acquireTimeout: number;
   readonly hygiene: ConnectionHygiene;
   readonly maxConcurrent: number;
+  /**
+   * With `queue.adaptiveLimit`: moves the gate's limit with the time statements take on the
+   * server. Undefined when off, and then no statement is timed for it.
+   */
+  readonly limiter: AdaptiveLimit | undefined;
+  /** Whether statements are timed from sending to answer (the adaptive limit is on). */
+  readonly measuresRtt: boolean;
   private closed = false;
   /** Set while the endpoint is declared down: why, for the refusal every new call gets. */
   private down: { reason: string; cause: unknown } | undefined;
@@ -185,6 +194,12 @@ export class Endpoint implements BalancerTarget, ObservedEndpoint {
     this.breaker = new EndpointBreaker(config.name, options.breaker, (state, previous) =>
       this.onBreakerChange(state, previous),
     );
+    const adaptive = options.queue.adaptiveLimit;
+    this.limiter =
+      adaptive === false
+        ? undefined
+        : new AdaptiveLimit(adaptiveLimitFor(adaptive, config.maxConcurrent), this.gate);
+    this.measuresRtt = this.limiter !== undefined;
   }
 
   /** In flight plus queued: the least-busy balancer's measure. */
@@ -414,6 +429,15 @@ export class Endpoint implements BalancerTarget, ObservedEndpoint {
 
   releasePermit(): void {
     this.gate.release();
+  }
+
+  /**
+   * The server answered a statement `rttMs` after it was sent (`nowMs`: performance.now() at the
+   * answer); `didDrop`: it timed out or the server was out of resources. The permits held now
+   * (this statement's included) are the calls in flight.
+   */
+  rttSample(rttMs: number, didDrop: boolean, nowMs: number): void {
+    this.limiter?.sample(rttMs, this.gate.inUse, didDrop, nowMs);
   }
 
   /**

@@ -1,8 +1,14 @@
 /**
- * The bounded wait queue in front of one endpoint: at most `maxConcurrent` calls hold a permit,
- * at most `maxWaiting` wait for one in FIFO order, and no wait outlasts its deadline or its
+ * The bounded wait queue in front of one endpoint: at most `limit` calls hold a permit (the
+ * wrapped pool's size, `maxConcurrent`, unless changed), at most `maxWaiting` wait for one in FIFO
+ * order, and no wait outlasts its deadline or its
  * caller's AbortSignal. Keeping pg's own (unbounded, timer-less by default) queue empty is the
  * point: overload is refused here in microseconds instead of piling up inside pg.
+ *
+ * The number of permits can change at run time (`setLimit`, driven by the adaptive limit): a
+ * raise hands the new permits to waiters at once, oldest first; a cut takes effect as permits come
+ * back, never by taking one from a call that holds it. The limit stays between 1 and
+ * `maxConcurrent` (the wrapped pool's size: more permits would only queue inside pg).
  *
  * The fast path (a permit is free and nobody waits) is synchronous and allocates nothing.
  */
@@ -29,10 +35,14 @@ export interface GateOptions {
 
 export class Gate {
   readonly name: string;
+  /** The most permits there can be: the wrapped pool's size. */
   readonly maxConcurrent: number;
   readonly maxWaiting: number;
   readonly acquireTimeout: number;
-  private free: number;
+  /** Permits held. Above `current` for a while after a cut, until enough come back. */
+  private held = 0;
+  /** Permits there are now, from 1 to `maxConcurrent`. */
+  private current: number;
   /** FIFO of waiters; `head` indexes the oldest entry still stored. */
   private queue: Waiter[] = [];
   private head = 0;
@@ -45,12 +55,29 @@ export class Gate {
     this.maxConcurrent = options.maxConcurrent;
     this.maxWaiting = options.maxWaiting;
     this.acquireTimeout = options.acquireTimeout;
-    this.free = options.maxConcurrent;
+    this.current = options.maxConcurrent;
   }
 
   /** Calls holding a permit. */
   get inUse(): number {
-    return this.maxConcurrent - this.free;
+    return this.held;
+  }
+
+  /** Permits there are now (`maxConcurrent` unless `setLimit` changed it). */
+  get limit(): number {
+    return this.current;
+  }
+
+  /**
+   * Changes the number of permits to `limit`, rounded down and kept within 1 and
+   * `maxConcurrent`. A raise lets waiters in at once, oldest first; a cut takes no permit back
+   * from a call holding one, it only holds back the permits that come back until fewer than the
+   * new limit are held. Not a number: ignored.
+   */
+  setLimit(limit: number): void {
+    if (Number.isNaN(limit)) return;
+    this.current = Math.min(this.maxConcurrent, Math.max(1, Math.floor(limit)));
+    while (this.live !== 0 && this.held < this.current) this.grantOldest();
   }
 
   /** Calls waiting for a permit. */
@@ -60,7 +87,7 @@ export class Gate {
 
   /** Whether a new call would be let in now or queued (not refused as queue-full). */
   get canAdmit(): boolean {
-    return (this.free > 0 && this.live === 0) || this.live < this.maxWaiting;
+    return (this.held < this.current && this.live === 0) || this.live < this.maxWaiting;
   }
 
   /** Whether a new waiter would be refused. */
@@ -75,8 +102,8 @@ export class Gate {
 
   /** Takes a permit at once if one is free and nobody is ahead in the queue. */
   tryAcquire(): boolean {
-    if (this.free > 0 && this.live === 0) {
-      this.free--;
+    if (this.held < this.current && this.live === 0) {
+      this.held++;
       return true;
     }
     return false;
@@ -113,35 +140,28 @@ export class Gate {
     });
   }
 
-  /** Returns a permit: to the oldest live waiter if any, else to the free count. */
+  /**
+   * Returns a permit: to the oldest live waiter if any and the limit (perhaps just cut) allows
+   * it, else to the free count. A release with no permit held changes nothing.
+   */
   release(): void {
+    if (this.held === 0) return;
+    this.held--;
     if (this.live === 0) {
       // Nobody waits (the common case): at most forget entries that gave up.
       if (this.queue.length !== 0) this.compact();
-      if (this.free < this.maxConcurrent) this.free++;
-      if (this.onIdle !== undefined && this.free === this.maxConcurrent) this.onIdle();
+      if (this.onIdle !== undefined && this.held === 0) this.onIdle();
       return;
     }
-    while (this.head < this.queue.length) {
-      const waiter = this.queue[this.head]!;
-      this.queue[this.head] = undefined as unknown as Waiter;
-      this.head++;
-      if (waiter.done) continue;
-      this.settle(waiter);
-      this.compact();
-      waiter.resolve();
-      return;
-    }
-    this.compact();
-    if (this.free < this.maxConcurrent) this.free++;
+    if (this.held < this.current) this.grantOldest();
   }
 
   /** Resolves once no permit is held and nobody waits. */
   idle(): Promise<void> {
-    if (this.live === 0 && this.free === this.maxConcurrent) return Promise.resolve();
+    if (this.live === 0 && this.held === 0) return Promise.resolve();
     return new Promise((resolve) => {
       this.onIdle = () => {
-        if (this.live !== 0 || this.free !== this.maxConcurrent) return;
+        if (this.live !== 0 || this.held !== 0) return;
         this.onIdle = undefined;
         resolve();
       };
@@ -159,6 +179,22 @@ export class Gate {
     }
     this.queue = [];
     this.head = 0;
+  }
+
+  /** Hands a permit to the oldest waiter that has not given up; the caller checked the limit. */
+  private grantOldest(): void {
+    while (this.head < this.queue.length) {
+      const waiter = this.queue[this.head]!;
+      this.queue[this.head] = undefined as unknown as Waiter;
+      this.head++;
+      if (waiter.done) continue;
+      this.settle(waiter);
+      this.held++;
+      this.compact();
+      waiter.resolve();
+      return;
+    }
+    this.compact();
   }
 
   private giveUp(waiter: Waiter, err: Error): void {

@@ -62,6 +62,13 @@ export interface StatementContext extends AcquireContext {
    * when none came) and at the end, for the latency percentiles and the metrics.
    */
   statementSettled(startedAt: number, clientAt: number, endedAt: number, err: Error | null): void;
+  /** Whether to time statements from sending to answer, for the adaptive limit. */
+  readonly measuresRtt: boolean;
+  /**
+   * The server answered `rttMs` after the statement was sent (`nowMs` at the answer); `didDrop`:
+   * a timeout or a server out of resources.
+   */
+  rttSample(rttMs: number, didDrop: boolean, nowMs: number): void;
 }
 
 /** How long an abandoned connection is kept for its cancel request to get through, at most. */
@@ -162,6 +169,7 @@ export class StatementAttempt implements ActiveLease, AcquiringLease {
       this.onCaptured(client, err, result);
       return;
     }
+    if (this.ctx.measuresRtt) this.measure(err);
     if (err === null) {
       this.ctx.answered(null, this.slowCounted);
       this.result = result;
@@ -181,6 +189,27 @@ export class StatementAttempt implements ActiveLease, AcquiringLease {
     if (wasClientDead(err)) markNotSent(err);
     this.failClient(err);
   };
+
+  /**
+   * The statement's time on the server, for the adaptive limit: from sending (the client arrived
+   * just before, so its arrival time serves; our queue and the wrapped pool's are behind it) to
+   * the answer. An error the server raised is an answer too; a timeout (statement_timeout, or
+   * pg's query_timeout) or a server out of resources is a drop. A connection lost, or an error
+   * raised in the client before anything was sent, says nothing about the server's latency.
+   */
+  private measure(err: Error | null): void {
+    const now = performance.now();
+    if (err === null) {
+      this.ctx.rttSample(now - this.clientAt, false, now);
+      return;
+    }
+    const errorClass = classify(err);
+    if (errorClass === 'timeout' || errorClass === 'resource') {
+      this.ctx.rttSample(now - this.clientAt, true, now);
+    } else if (isServerError(err)) {
+      this.ctx.rttSample(now - this.clientAt, false, now);
+    }
+  }
 
   private onCaptured(client: PgClientLike, err: Error | null, position?: QueryResultLike): void {
     if (err !== null) {

@@ -33,7 +33,7 @@ export const DEFAULTS = {
     budgetPercent: 10,
     budgetMinRetries: 10,
   },
-  queue: { maxWaiting: 200, acquireTimeout: 2_000 },
+  queue: { maxWaiting: 200, acquireTimeout: 2_000, adaptiveLimit: false },
   routing: {
     balancer: 'least-busy',
     queryRouting: 'primary',
@@ -45,6 +45,15 @@ export const DEFAULTS = {
   health: { enabled: true, intervalMs: 1_000, timeoutMs: 1_000 },
   resetOnRelease: 'none',
   ownsPools: true,
+  /** Settings of `queue.adaptiveLimit` when on (its limits default to the endpoint's size). */
+  adaptiveLimit: {
+    algorithm: 'gradient2',
+    minLimit: 1,
+    windowMs: 100,
+    minSamples: 10,
+    gradient2: { tolerance: 1.5, smoothing: 0.2, longWindow: 6_000, queueSize: 1 },
+    vegas: { smoothing: 1, probeMultiplier: 30 },
+  },
   consolidation: { enabled: false, maxWaiters: 100 },
   cache: {
     prefix: 'rp:',
@@ -76,6 +85,14 @@ export const DEFAULTS = {
   health: Required<HealthOptions>;
   resetOnRelease: NonNullable<ResilientPoolOptions['resetOnRelease']>;
   ownsPools: boolean;
+  adaptiveLimit: {
+    algorithm: 'gradient2' | 'vegas';
+    minLimit: number;
+    windowMs: number;
+    minSamples: number;
+    gradient2: { tolerance: number; smoothing: number; longWindow: number; queueSize: number };
+    vegas: { smoothing: number; probeMultiplier: number };
+  };
   consolidation: { enabled: boolean; maxWaiters: number };
   cache: Required<Pick<CacheOptions, CacheDefaulted>> & {
     lock: Required<CacheLockOptions>;

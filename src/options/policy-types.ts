@@ -4,6 +4,7 @@
  * `@default` (the values themselves live in defaults.ts).
  */
 import type { BalancerKind } from '../routing/balancers/balancer.js';
+import type { AdaptiveLimitOption } from './adaptive-limit-types.js';
 
 /** Circuit breaker per endpoint (opossum). Only health failures count; SQL errors do not. */
 export interface BreakerOptions {
@@ -107,6 +108,14 @@ export interface QueueOptions {
    * @default 2000
    */
   acquireTimeout?: number;
+  /**
+   * Per endpoint, let through only as many calls as the server can serve without queueing,
+   * following the measured time of statements on the server (Gradient2 or Vegas, as in Netflix
+   * concurrency-limits); see AdaptiveLimitOption. The rest wait in the queue above, or are
+   * refused with QueueFullError once `maxWaiting` wait: pair it with a short queue to shed load.
+   * @default false
+   */
+  adaptiveLimit?: AdaptiveLimitOption;
 }
 
 /** Where calls go. */

@@ -5,6 +5,7 @@
  */
 import { ConfigError } from '../errors.js';
 import type { LoggerLike } from '../telemetry/logger.js';
+import { resolveAdaptiveLimit } from './adaptive-limit.js';
 import { resolveCacheOptions } from './cache.js';
 import { resolveConsolidationOptions } from './consolidation.js';
 import { DEFAULTS } from './defaults.js';
@@ -65,7 +66,12 @@ const RETRY: Schema = {
   budgetPercent: isNumber(0, 100),
   budgetMinRetries: isInt(0),
 };
-const QUEUE: Schema = { maxWaiting: isInt(0), acquireTimeout: isInt(1, MAX_TIMER_MS) };
+// adaptiveLimit has a schema of its own (adaptive-limit.ts).
+const QUEUE: Schema = {
+  maxWaiting: isInt(0),
+  acquireTimeout: isInt(1, MAX_TIMER_MS),
+  adaptiveLimit: null,
+};
 const ROUTING: Schema = {
   balancer: isOneOf('round-robin', 'random', 'least-busy', 'weighted'),
   queryRouting: isOneOf('primary', 'auto'),
@@ -140,7 +146,14 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   const group = (name: string, schema: Schema) => checkGroup(name, input[name], schema, problems);
   const breaker = { ...DEFAULTS.breaker, ...group('breaker', BREAKER) } as Required<BreakerOptions>;
   const retry = { ...DEFAULTS.retry, ...group('retry', RETRY) } as Required<RetryOptions>;
-  const queue = { ...DEFAULTS.queue, ...group('queue', QUEUE) } as Required<QueueOptions>;
+  const queue: ResolvedOptions['queue'] = {
+    ...(DEFAULTS.queue as Required<Omit<QueueOptions, 'adaptiveLimit'>>),
+    ...group('queue', QUEUE),
+    adaptiveLimit: resolveAdaptiveLimit(
+      isPlainObject(input.queue) ? input.queue.adaptiveLimit : undefined,
+      problems,
+    ),
+  };
   const routing = { ...DEFAULTS.routing, ...group('routing', ROUTING) } as ResolvedRoutingOptions;
   problems.push(...crossProblems(retry, breaker));
   if (input.logger !== undefined && input.logger !== false && !isLoggerLike(input.logger)) {

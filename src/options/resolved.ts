@@ -5,11 +5,11 @@
 import type { CacheStore } from '../cache/store.js';
 import type { PgPoolLike } from '../pg-like.js';
 import type { LoggerLike } from '../telemetry/logger.js';
+import type { ResolvedAdaptiveLimit } from './adaptive-limit.js';
 import type { CacheBreakerOptions, CacheLockOptions, CacheScope } from './cache-types.js';
 import type { ResolvedConsolidationOptions } from './consolidation.js';
 import type { BreakerOptions, QueueOptions, RetryOptions, RoutingOptions } from './policy-types.js';
 import type { HealthOptions } from './types.js';
-
 export interface ResolvedHygieneOptions {
   validate: { idleAfter: number | undefined; timeout: number; primaryWritable: boolean };
   resetOnRelease: 'none' | 'discard';
@@ -35,7 +35,9 @@ export interface ResolvedOptions {
   replicas: ResolvedEndpointConfig[];
   breaker: Required<BreakerOptions>;
   retry: Required<RetryOptions>;
-  queue: Required<QueueOptions>;
+  queue: Required<Omit<QueueOptions, 'adaptiveLimit'>> & {
+    adaptiveLimit: ResolvedAdaptiveLimit | false;
+  };
   routing: ResolvedRoutingOptions;
   logger: LoggerLike | false | undefined;
   ownsPools: boolean;

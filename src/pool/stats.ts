@@ -5,6 +5,7 @@
  */
 import type { CacheStats } from '../cache/stats.js';
 import type { ErrorClass } from '../classify.js';
+import type { AdaptiveLimitSnapshot } from '../endpoint/adaptive-limit.js';
 import type { Endpoint } from '../endpoint/endpoint.js';
 import type { HealthState } from '../health/types.js';
 import type { BreakerState, EndpointRole, RejectReason } from '../telemetry/events.js';
@@ -27,6 +28,17 @@ export interface EndpointStats {
   maxConnections: number;
   /** Calls holding a gate permit. */
   inFlight: number;
+  /**
+   * Permits the gate gives now: the endpoint's maxConcurrent, or, with `queue.adaptiveLimit`,
+   * what the limit found the server can take.
+   */
+  limit: number;
+  /**
+   * With `queue.adaptiveLimit`: the latest sample window's mean time on the server and the
+   * baseline it was compared with (Gradient2's long-run average, Vegas's fastest), in ms (null
+   * before the first window). Null when the option is off.
+   */
+  adaptiveLimit: AdaptiveLimitSnapshot | null;
   /** Calls waiting in the gate's queue. */
   queued: number;
   /** Calls waiting for a connection: the gate's queue plus the wrapped pool's own waiters. */
@@ -107,6 +119,8 @@ function endpointStats(e: Endpoint): EndpointStats {
     inUse: pool.totalCount - pool.idleCount,
     maxConnections: pool.options?.max ?? PG_DEFAULT_MAX,
     inFlight: gate.inUse,
+    limit: gate.limit,
+    adaptiveLimit: e.limiter?.snapshot() ?? null,
     queued: gate.waiting,
     pending: gate.waiting + pool.waitingCount,
     calls: counters.calls,

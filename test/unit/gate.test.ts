@@ -148,4 +148,261 @@ describe('Gate', () => {
     for (const w of waits) await expect(w).rejects.toThrow('closed');
     expect(g.waiting).toBe(0);
   });
+
+  describe('a limit changed at run time (setLimit)', () => {
+    /** Waiters that record the order in which they got their permit. */
+    const waitAll = (g: Gate, n: number, order: number[]) =>
+      Array.from({ length: n }, (_, i) => g.acquire().then(() => order.push(i)));
+
+    it('starts at maxConcurrent and reports the limit', () => {
+      const g = gate(4, 3);
+      expect(g.limit).toBe(4);
+      g.setLimit(2);
+      expect(g.limit).toBe(2);
+      expect(g.maxConcurrent).toBe(4);
+    });
+
+    it('keeps the limit within 1 and maxConcurrent, rounds down, ignores NaN', () => {
+      const g = gate(5, 1);
+      g.setLimit(0);
+      expect(g.limit).toBe(1);
+      g.setLimit(-3);
+      expect(g.limit).toBe(1);
+      g.setLimit(2.99);
+      expect(g.limit).toBe(2);
+      g.setLimit(1e9);
+      expect(g.limit).toBe(5);
+      g.setLimit(Number.POSITIVE_INFINITY);
+      expect(g.limit).toBe(5);
+      g.setLimit(3);
+      g.setLimit(Number.NaN);
+      expect(g.limit).toBe(3);
+    });
+
+    it('a lower limit admits fewer at once, synchronously', () => {
+      const g = gate(4, 3);
+      g.setLimit(2);
+      expect(g.tryAcquire()).toBe(true);
+      expect(g.tryAcquire()).toBe(true);
+      expect(g.tryAcquire()).toBe(false);
+      expect(g.inUse).toBe(2);
+      // Room to wait is unchanged by the limit.
+      expect(g.canAdmit).toBe(true);
+    });
+
+    it('a raise hands the new permits to waiters at once, oldest first, and no more', async () => {
+      const g = gate(5, 10);
+      g.setLimit(1);
+      g.tryAcquire();
+      const order: number[] = [];
+      const waits = waitAll(g, 4, order);
+      g.setLimit(3);
+      await Promise.resolve();
+      await Promise.resolve();
+      expect(order).toEqual([0, 1]);
+      expect(g.inUse).toBe(3);
+      expect(g.waiting).toBe(2);
+      // Up to the ceiling: the two left get in, nothing is handed out twice.
+      g.setLimit(100);
+      await Promise.all(waits);
+      expect(order).toEqual([0, 1, 2, 3]);
+      expect(g.inUse).toBe(5);
+      expect(g.waiting).toBe(0);
+    });
+
+    it('a cut takes no permit back; permits that return are held back until below the limit', async () => {
+      const g = gate(4, 10);
+      for (let i = 0; i < 4; i++) g.tryAcquire();
+      const order: number[] = [];
+      const waits = waitAll(g, 3, order);
+      g.setLimit(2);
+      expect(g.inUse).toBe(4);
+      g.release(); // 3 held, limit 2: kept back
+      g.release(); // 2 held: kept back
+      await Promise.resolve();
+      expect(order).toEqual([]);
+      expect(g.inUse).toBe(2);
+      expect(g.waiting).toBe(3);
+      g.release(); // 1 held: the oldest waiter gets it
+      await Promise.resolve();
+      expect(order).toEqual([0]);
+      expect(g.inUse).toBe(2);
+      // A newcomer does not jump the queue while the gate sits at its limit.
+      expect(g.tryAcquire()).toBe(false);
+      g.release();
+      g.release();
+      await Promise.all(waits);
+      expect(order).toEqual([0, 1, 2]);
+      expect(g.inUse).toBe(2);
+    });
+
+    it('a cut to 1 and back up never loses or duplicates a permit', async () => {
+      const g = gate(3, 10);
+      for (let i = 0; i < 3; i++) g.tryAcquire();
+      g.setLimit(1);
+      const order: number[] = [];
+      const waits = waitAll(g, 2, order);
+      g.release();
+      g.release();
+      g.release(); // 0 held: one waiter in
+      await Promise.resolve();
+      expect(order).toEqual([0]);
+      expect(g.inUse).toBe(1);
+      g.setLimit(3); // the other waiter in, one permit free
+      await Promise.all(waits);
+      expect(g.inUse).toBe(2);
+      expect(g.tryAcquire()).toBe(true);
+      expect(g.tryAcquire()).toBe(false);
+    });
+
+    it('a raise skips waiters that timed out and never resolves them later', async () => {
+      const g = gate(3, 10, 100);
+      g.setLimit(1);
+      g.tryAcquire();
+      const late = g.acquire().catch((e: unknown) => e);
+      const patient = g.acquire(undefined, 10_000);
+      await vi.advanceTimersByTimeAsync(100);
+      expect(await late).toBeInstanceOf(AcquireTimeoutError);
+      expect(g.waiting).toBe(1);
+      g.setLimit(3);
+      await expect(patient).resolves.toBeUndefined();
+      expect(g.inUse).toBe(2);
+      expect(g.waiting).toBe(0);
+    });
+
+    it('a waiter let in by a raise keeps its permit when its signal fires afterwards', async () => {
+      const g = gate(2, 10);
+      g.setLimit(1);
+      g.tryAcquire();
+      const controller = new AbortController();
+      const waiting = g.acquire(controller.signal);
+      g.setLimit(2);
+      controller.abort(new Error('too late'));
+      await expect(waiting).resolves.toBeUndefined();
+      expect(g.inUse).toBe(2);
+      expect(g.waiting).toBe(0);
+      expect(vi.getTimerCount()).toBe(0);
+    });
+
+    it('an aborted waiter frees its place while the gate sits above a cut limit', async () => {
+      const g = gate(3, 1);
+      for (let i = 0; i < 3; i++) g.tryAcquire();
+      g.setLimit(1);
+      const controller = new AbortController();
+      const waiting = g.acquire(controller.signal);
+      expect(g.isFull).toBe(true);
+      controller.abort();
+      await expect(waiting).rejects.toBeInstanceOf(AbortedError);
+      expect(g.isFull).toBe(false);
+      for (let i = 0; i < 5; i++) g.release();
+      expect(g.inUse).toBe(0);
+    });
+
+    it('idle() resolves after a cut once every permit is back', async () => {
+      const g = gate(3, 5);
+      for (let i = 0; i < 3; i++) g.tryAcquire();
+      g.setLimit(1);
+      let idle = false;
+      const done = g.idle().then(() => {
+        idle = true;
+      });
+      g.release();
+      g.release();
+      await Promise.resolve();
+      expect(idle).toBe(false);
+      g.release();
+      await done;
+      expect(idle).toBe(true);
+    });
+
+    it('after rejectAll a raise lets nobody in', async () => {
+      const g = gate(3, 5);
+      g.setLimit(1);
+      g.tryAcquire();
+      const waits = [g.acquire(), g.acquire()].map((w) => w.catch((e: unknown) => e));
+      g.rejectAll(() => new QueueFullError('ep', 5));
+      g.setLimit(3);
+      for (const w of await Promise.all(waits)) expect(w).toBeInstanceOf(QueueFullError);
+      expect(g.inUse).toBe(1);
+      expect(g.waiting).toBe(0);
+    });
+
+    it('queue-full is decided by the waiters, not the limit', async () => {
+      const g = gate(4, 1);
+      g.setLimit(1);
+      g.tryAcquire();
+      const a = g.acquire();
+      await expect(g.acquire()).rejects.toBeInstanceOf(QueueFullError);
+      g.setLimit(2);
+      await a;
+      expect(g.inUse).toBe(2);
+    });
+
+    it('random operations keep every count consistent (seeded)', async () => {
+      // A model of what must hold whatever the order: permits held never negative nor above
+      // maxConcurrent; while anyone waits, no permit is free under the limit; every waiter settles
+      // once; grants minus returns equals what is held.
+      let seed = 12345;
+      const rand = () => {
+        seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648;
+        return seed / 2_147_483_648;
+      };
+      const g = gate(6, 8, 50);
+      let holders = 0;
+      let settledTwice = 0;
+      const pending: Array<{ controller: AbortController; settled: number }> = [];
+      for (let step = 0; step < 4_000; step++) {
+        const r = rand();
+        if (r < 0.25) {
+          if (g.tryAcquire()) holders++;
+        } else if (r < 0.45) {
+          const entry = { controller: new AbortController(), settled: 0 };
+          pending.push(entry);
+          g.acquire(entry.controller.signal).then(
+            () => {
+              if (entry.settled++ > 0) settledTwice++;
+              holders++;
+            },
+            () => {
+              if (entry.settled++ > 0) settledTwice++;
+            },
+          );
+        } else if (r < 0.7) {
+          if (holders > 0) {
+            holders--;
+            g.release();
+          }
+        } else if (r < 0.85) {
+          g.setLimit(Math.floor(rand() * 9) - 1);
+        } else if (r < 0.92) {
+          pending[Math.floor(rand() * pending.length)]?.controller.abort();
+        } else {
+          await vi.advanceTimersByTimeAsync(Math.floor(rand() * 30));
+        }
+        await Promise.resolve();
+        await Promise.resolve();
+        expect(g.inUse).toBeGreaterThanOrEqual(0);
+        expect(g.inUse).toBeLessThanOrEqual(6);
+        expect(g.waiting).toBeGreaterThanOrEqual(0);
+        expect(g.waiting).toBeLessThanOrEqual(8);
+        if (g.waiting > 0) expect(g.inUse).toBeGreaterThanOrEqual(g.limit);
+        expect(g.inUse).toBe(holders);
+      }
+      // Drain: everyone waiting eventually gets in or times out; all permits return.
+      g.setLimit(6);
+      await vi.advanceTimersByTimeAsync(100);
+      while (holders > 0) {
+        holders--;
+        g.release();
+        await Promise.resolve();
+        await Promise.resolve();
+      }
+      await vi.advanceTimersByTimeAsync(100);
+      expect(settledTwice).toBe(0);
+      expect(pending.every((p) => p.settled === 1)).toBe(true);
+      expect(g.inUse).toBe(0);
+      expect(g.waiting).toBe(0);
+      await g.idle();
+    });
+  });
 });
