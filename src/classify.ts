@@ -115,6 +115,9 @@ const LIBRARY_CLASSES: Readonly<Record<string, ErrorClass>> = {
   E_ENDPOINT_DOWN: 'unavailable',
   E_ABORTED: 'aborted',
   E_TIMEOUT: 'timeout',
+  // Refused (or given up) in the failover buffer: nothing was sent.
+  E_FAILOVER_TIMEOUT: 'unavailable',
+  E_FAILOVER_BUFFER_FULL: 'unavailable',
 };
 
 /** Classifies any error thrown by a call (this library's, PostgreSQL's, pg's or Node's). */

@@ -20,7 +20,9 @@ export type ResilientPoolErrorCode =
   | 'E_ENDPOINT_DOWN'
   | 'E_ROLLED_BACK'
   | 'E_ABORTED'
-  | 'E_TIMEOUT';
+  | 'E_TIMEOUT'
+  | 'E_FAILOVER_TIMEOUT'
+  | 'E_FAILOVER_BUFFER_FULL';
 
 interface ResilientPoolErrorOptions {
   endpoint?: string | undefined;
@@ -242,6 +244,47 @@ export class TimeoutError extends ResilientPoolError {
       endpoint,
     });
     this.timeoutMs = timeoutMs;
+  }
+}
+
+/**
+ * A write (or a transaction's checkout) waited in the failover buffer for `bufferMs` and no
+ * primary took it: the primary's circuit stayed open, it stayed down, or no candidate became
+ * writable. Nothing was sent. `cause` is the refusal that made the call wait (CircuitOpenError,
+ * EndpointDownError, a connect the server refused, a read-only answer of a demoted primary).
+ */
+export class FailoverTimeoutError extends ResilientPoolError {
+  static override readonly code = 'E_FAILOVER_TIMEOUT';
+  override readonly name = 'FailoverTimeoutError';
+  readonly bufferMs: number;
+  constructor(endpoint: string | undefined, bufferMs: number, cause?: unknown) {
+    super(
+      'E_FAILOVER_TIMEOUT',
+      `No primary took the call within failover.bufferMs (${bufferMs} ms) of waiting for endpoint "${endpoint ?? 'primary'}"`,
+      true,
+      { endpoint, cause },
+    );
+    this.bufferMs = bufferMs;
+  }
+}
+
+/**
+ * The failover buffer already held `failover.maxBuffered` calls: this one was refused at once,
+ * nothing sent (load shedding during a failover). `cause` is the refusal that would have made it
+ * wait.
+ */
+export class FailoverBufferFullError extends ResilientPoolError {
+  static override readonly code = 'E_FAILOVER_BUFFER_FULL';
+  override readonly name = 'FailoverBufferFullError';
+  readonly maxBuffered: number;
+  constructor(endpoint: string | undefined, maxBuffered: number, cause?: unknown) {
+    super(
+      'E_FAILOVER_BUFFER_FULL',
+      `The failover buffer of endpoint "${endpoint ?? 'primary'}" is full (${maxBuffered} calls wait for a primary)`,
+      true,
+      { endpoint, cause },
+    );
+    this.maxBuffered = maxBuffered;
   }
 }
 

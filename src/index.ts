@@ -24,6 +24,8 @@ export {
   CircuitOpenError,
   ConfigError,
   EndpointDownError,
+  FailoverBufferFullError,
+  FailoverTimeoutError,
   NoHealthyEndpointError,
   OutcomeUnknownError,
   PoolClosedError,
@@ -44,6 +46,7 @@ export type {
   ConsolidationOption,
   ConsolidationSettings,
 } from './options/consolidation-types.js';
+export type { FailoverOptions } from './options/failover-types.js';
 export type {
   BreakerOptions,
   QueueOptions,
@@ -76,6 +79,7 @@ export type {
   WriteOptions,
 } from './pool/call-options.js';
 export type { ConsolidationStats } from './pool/consolidation.js';
+export type { FailoverBufferStats } from './pool/failover-buffer.js';
 export { ResilientPool } from './pool/resilient-pool.js';
 export type { EndpointStats, PoolStats } from './pool/stats.js';
 export type { Transaction, TransactionAttempt, TransactionOptions } from './pool/transaction.js';

@@ -45,6 +45,14 @@ export const DEFAULTS = {
   health: { enabled: true, intervalMs: 1_000, timeoutMs: 1_000 },
   resetOnRelease: 'none',
   ownsPools: true,
+  failover: {
+    /** With `primary: [candidates]`: Vitess's default buffering window. */
+    bufferMs: 10_000,
+    /** With a single primary: off, since no other server can be found to take the writes. */
+    singlePrimaryBufferMs: 0,
+    /** Vitess's default buffer size. */
+    maxBuffered: 1_000,
+  },
   /** Settings of `queue.adaptiveLimit` when on (its limits default to the endpoint's size). */
   adaptiveLimit: {
     algorithm: 'gradient2',
@@ -85,6 +93,7 @@ export const DEFAULTS = {
   health: Required<HealthOptions>;
   resetOnRelease: NonNullable<ResilientPoolOptions['resetOnRelease']>;
   ownsPools: boolean;
+  failover: { bufferMs: number; singlePrimaryBufferMs: number; maxBuffered: number };
   adaptiveLimit: {
     algorithm: 'gradient2' | 'vegas';
     minLimit: number;

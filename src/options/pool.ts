@@ -10,6 +10,7 @@ import { resolveCacheOptions } from './cache.js';
 import { resolveConsolidationOptions } from './consolidation.js';
 import { DEFAULTS } from './defaults.js';
 import { resolveEndpoints } from './endpoints.js';
+import { resolveFailoverOptions } from './failover.js';
 import type { BreakerOptions, QueueOptions, RetryOptions } from './policy-types.js';
 import type {
   ResolvedHygieneOptions,
@@ -47,6 +48,7 @@ const TOP: Schema = {
   health: null,
   cache: null,
   consolidation: null,
+  failover: null,
 };
 const BREAKER: Schema = {
   enabled: isBoolean,
@@ -165,6 +167,11 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   checkValue('ownsPools', input.ownsPools, isBoolean, problems);
   const cache = resolveCacheOptions(input.cache, problems);
   const consolidation = resolveConsolidationOptions(input.consolidation, problems);
+  const failover = resolveFailoverOptions(
+    input.failover,
+    primaryCandidates !== undefined,
+    problems,
+  );
   if (problems.length > 0 || primary === undefined) throw new ConfigError(problems);
   return {
     primary,
@@ -181,5 +188,6 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     hygiene,
     health,
     lag: { maxLagMs: routing.maxLagMs, maxLagBytes: routing.maxLagBytes },
+    failover,
   };
 }

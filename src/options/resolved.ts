@@ -8,6 +8,7 @@ import type { LoggerLike } from '../telemetry/logger.js';
 import type { ResolvedAdaptiveLimit } from './adaptive-limit.js';
 import type { CacheBreakerOptions, CacheLockOptions, CacheScope } from './cache-types.js';
 import type { ResolvedConsolidationOptions } from './consolidation.js';
+import type { ResolvedFailoverOptions } from './failover.js';
 import type { BreakerOptions, QueueOptions, RetryOptions, RoutingOptions } from './policy-types.js';
 import type { HealthOptions } from './types.js';
 export interface ResolvedHygieneOptions {
@@ -46,6 +47,7 @@ export interface ResolvedOptions {
   consolidation: ResolvedConsolidationOptions;
   health: Required<HealthOptions>;
   lag: { maxLagMs: number | undefined; maxLagBytes: number | undefined };
+  failover: ResolvedFailoverOptions;
 }
 
 export interface ResolvedCacheOptions {

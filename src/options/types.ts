@@ -7,6 +7,7 @@ import type { PgPoolLike } from '../pg-like.js';
 import type { LoggerLike } from '../telemetry/logger.js';
 import type { CacheOptions } from './cache-types.js';
 import type { ConsolidationOption } from './consolidation-types.js';
+import type { FailoverOptions } from './failover-types.js';
 import type { BreakerOptions, QueueOptions, RetryOptions, RoutingOptions } from './policy-types.js';
 
 /** A wrapped pool with a name and a balancing weight. */
@@ -119,6 +120,13 @@ export interface ResilientPoolOptions {
   resetOnRelease?: 'none' | 'discard';
   leakDetection?: LeakDetectionOptions;
   health?: HealthOptions;
+  /**
+   * Failover buffering: while the primary is being replaced, writes and transactions that have
+   * sent nothing wait (bounded) for the new primary instead of failing. See
+   * {@link FailoverOptions}.
+   * @default on (`bufferMs: 10000`) with a list of primary candidates; off with a single primary
+   */
+  failover?: FailoverOptions;
 }
 
 /** The background health monitor of replicas. */

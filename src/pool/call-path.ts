@@ -4,8 +4,12 @@
  * so a read can move to another replica. The rule for what may be re-sent is `mayRetryStatement`
  * (retry/policy.ts), consulted here and nowhere else.
  *
+ * With failover buffering (failover-buffering.ts), a call bound for the primary that has sent
+ * nothing waits in the failover buffer while the primary is being replaced, instead of failing,
+ * and is then tried again, once, on the primary the pool finds.
+ *
  * No async function on the success path: it costs the endpoint's one promise plus, when retries
- * are on, one `.catch`.
+ * or failover buffering are on, one `.catch`.
  */
 import { classify } from '../classify.js';
 import { raceAbort } from '../deadline.js';
@@ -24,6 +28,7 @@ import { describeError } from '../telemetry/describe-error.js';
 import type { ResilientPoolEvents } from '../telemetry/events.js';
 import type { LoggerLike } from '../telemetry/logger.js';
 import type { CallKind, CallTelemetry, ObservedCall } from '../telemetry/observer.js';
+import type { BufferPlace, FailoverBuffering } from './failover-buffering.js';
 
 export type CallRole = 'read' | 'write';
 
@@ -37,6 +42,15 @@ interface Call {
   pinned: Endpoint | undefined;
   /** Set while telemetry observes the call (metrics, a span, a diagnostics subscriber). */
   observed?: ObservedCall | undefined;
+  /** Set once the call has been in the failover buffer; shared by the retry path's copies. */
+  buffered?: BufferStay | undefined;
+}
+
+/** A call's stay in the failover buffer: its place (turn and bound), and whether it is out. */
+interface BufferStay {
+  place: BufferPlace;
+  /** Let out and being tried; false again once that try settled or the call came back. */
+  out: boolean;
 }
 
 /** A statement call: `read()`, `write()`, `query()`, cache fills. */
@@ -73,6 +87,8 @@ export interface CallPathDeps {
   logger: LoggerLike;
   /** With `primary: [candidates]`: writes wait while the writable one is being found. */
   candidates: CandidatePrimary | undefined;
+  /** Failover buffering; undefined when it is off (`failover.bufferMs: 0`). */
+  failover: FailoverBuffering | undefined;
   /** Aborts (with PoolClosedError) when `end()` is called: every wait of the path ends then. */
   lifetime: AbortSignal;
   onRetry(payload: ResilientPoolEvents['retry']): void;
@@ -126,33 +142,88 @@ export class CallPath {
   }
 
   private run<C extends Call, T>(call: C, work: Work<C, T>): Promise<T> {
-    const { router, candidates, lifetime } = this.deps;
+    const { router, candidates, lifetime, failover } = this.deps;
     if (lifetime.aborted) return Promise.reject(new PoolClosedError());
     if (call.signal?.aborted)
       return Promise.reject(new AbortedError(undefined, call.signal.reason));
-    if (candidates?.isDiscovering && (call.role === 'write' || call.pinned === router.primary)) {
+    const toPrimary = call.role === 'write' || call.pinned === router.primary;
+    if (toPrimary && failover !== undefined) {
+      // Behind calls already buffered (they keep their turn), or while the primary is looked
+      // for; a call just let out goes on unless a new search began.
+      const wait = call.buffered?.out === true ? candidates?.isDiscovering : failover.mustWait;
+      if (wait) return this.hold(call, work, failover.cause);
+    } else if (candidates?.isDiscovering && toPrimary) {
       // The primary is being looked for: hold the call (nothing sent yet), then send it once.
       return this.waitFor(candidates.settled(), call.signal).then(() => this.run(call, work));
     }
-    this.deps.budget.recordCall();
+    // A call back from the buffer was counted when it was first made.
+    if (call.buffered === undefined) this.deps.budget.recordCall();
     const endpoint = call.pinned ?? (call.role === 'read' ? router.forRead(null) : router.primary);
     if (endpoint === undefined) return Promise.reject(this.noHealthyEndpoint(call, undefined));
     call.observed?.attempt(endpoint);
     const admitted = endpoint.admit();
     // A refusal (closed, down, open circuit, full queue) has nowhere better to go: the router
-    // already chose the best endpoint. Reject without entering the retry path.
-    if (admitted.kind === 'refused') return Promise.reject(admitted.error);
+    // already chose the best endpoint. Reject without entering the retry path, unless the
+    // primary is being replaced: then the call waits for the one the pool finds.
+    if (admitted.kind === 'refused') {
+      if (toPrimary && failover?.shouldHold(admitted.error)) {
+        return this.hold(call, work, admitted.error);
+      }
+      return Promise.reject(admitted.error);
+    }
     const attempt = work(endpoint, admitted, call);
+    if (toPrimary && failover !== undefined) {
+      return attempt.catch((err: unknown) => this.afterPrimaryFailure(err, work, call, endpoint));
+    }
     if (this.deps.retry.retries === 0) return attempt;
     return attempt.catch((err: unknown) =>
-      this.retryAfterFailure(err, work, {
-        ...call,
-        tried: new Set([endpoint]),
-        last: endpoint,
-        rerouted: false,
-        reprepare: 'none',
-      }),
+      this.retryAfterFailure(err, work, failedCall(call, endpoint)),
     );
+  }
+
+  /**
+   * A call bound for the primary failed, with failover buffering on: it waits for a primary if
+   * nothing of it was applied and the primary is being replaced, now or once the retry path has
+   * given up on it (the failure that opens the circuit ends the retries).
+   */
+  private afterPrimaryFailure<C extends Call, T>(
+    err: unknown,
+    work: Work<C, T>,
+    call: C,
+    endpoint: Endpoint,
+  ): Promise<T> {
+    const failover = this.deps.failover;
+    if (failover === undefined) return Promise.reject(err);
+    if (failover.shouldHold(err)) return this.hold(call, work, err);
+    if (this.deps.retry.retries === 0) return Promise.reject(err);
+    const failed = failedCall(call, endpoint);
+    return this.retryAfterFailure(err, work, failed).catch((last: unknown) =>
+      failover.shouldHold(last) ? this.hold(failed, work, last) : Promise.reject(last),
+    );
+  }
+
+  /**
+   * Waits in the failover buffer, then runs the call again (it sent nothing, so this is its one
+   * send). A call that comes back keeps its place; `settled()` tells the buffer each try that
+   * ended, so the next buffered call can go.
+   */
+  private hold<C extends Call, T>(call: C, work: Work<C, T>, cause: unknown): Promise<T> {
+    const failover = this.deps.failover as FailoverBuffering;
+    const stay = call.buffered;
+    if (stay?.out === true) {
+      stay.out = false;
+      failover.returned();
+    }
+    return failover.hold(cause, call.signal, stay?.place).then((place) => {
+      const current: BufferStay = stay ?? { place, out: true };
+      current.out = true;
+      call.buffered = current;
+      return this.run(call, work).finally(() => {
+        if (!current.out) return;
+        current.out = false;
+        failover.settled();
+      });
+    });
   }
 
   /**
@@ -280,6 +351,17 @@ export class CallPath {
   private noHealthyEndpoint(call: Call, cause: unknown): NoHealthyEndpointError {
     return new NoHealthyEndpointError(call.role, cause);
   }
+}
+
+/** The call as the retry path tracks it, after its first failure on `endpoint`. */
+function failedCall<C extends Call>(call: C, endpoint: Endpoint): FailedCall<C> {
+  return {
+    ...call,
+    tried: new Set([endpoint]),
+    last: endpoint,
+    rerouted: false,
+    reprepare: 'none',
+  };
 }
 
 /** The statement's text, for telemetry (never its values). */

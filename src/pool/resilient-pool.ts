@@ -48,6 +48,7 @@ import { createLogger, type LoggerLike } from '../telemetry/logger.js';
 import type { ConnectOptions, EndOptions, ReadOptions, WriteOptions } from './call-options.js';
 import { CallPath, type CallRole } from './call-path.js';
 import { Consolidator } from './consolidation.js';
+import { FailoverBuffering } from './failover-buffering.js';
 import { Housekeeping } from './housekeeping.js';
 import { PoolEventForwarding } from './pool-events.js';
 import { PrimaryDiscovery } from './primary-discovery.js';
@@ -108,6 +109,8 @@ export class ResilientPool<Pool extends PgPoolLike = PgPoolLike> extends SafeEmi
   private readonly sessions = new Sessions();
   /** With `primary: [candidates]`: which candidate is writable, found and found again. */
   private readonly discovery: PrimaryDiscovery | undefined;
+  /** Failover buffering of calls bound for the primary; undefined when `failover.bufferMs` is 0. */
+  private readonly failover: FailoverBuffering | undefined;
   private readonly callPath: CallPath;
   private readonly statements: Statements;
   /** Identical plain reads in flight share one execution (query consolidation). */
@@ -149,6 +152,9 @@ export class ResilientPool<Pool extends PgPoolLike = PgPoolLike> extends SafeEmi
           if (endpoint !== undefined) this.health?.onBreakerOpen(endpoint);
           // The primary's circuit opened: with candidates, find out whether another took over.
           if (endpoint?.role === 'primary') this.rediscoverPrimary();
+        } else if (p.role === 'primary') {
+          // Closed, or half-open: buffered calls may go (the oldest alone, as the probe).
+          this.failover?.pump();
         }
         this.emitSafely('breaker', p);
       },
@@ -160,7 +166,10 @@ export class ResilientPool<Pool extends PgPoolLike = PgPoolLike> extends SafeEmi
         if (p.role === 'primary') this.rediscoverPrimary();
         this.emitSafely('down', p);
       },
-      up: (p: ResilientPoolEvents['up']) => this.emitSafely('up', p),
+      up: (p: ResilientPoolEvents['up']) => {
+        if (p.role === 'primary') this.failover?.pump();
+        this.emitSafely('up', p);
+      },
     };
     if (resolved.primaryCandidates !== undefined) {
       this.discovery = new PrimaryDiscovery(
@@ -192,6 +201,16 @@ export class ResilientPool<Pool extends PgPoolLike = PgPoolLike> extends SafeEmi
     for (const endpoint of this.endpoints) endpoint.attributes = endpointAttributes(endpoint.pool);
     const budget = new RetryBudget(resolved.retry.budgetPercent, resolved.retry.budgetMinRetries);
     this.budget = budget;
+    this.failover =
+      resolved.failover.bufferMs > 0
+        ? new FailoverBuffering({
+            primary,
+            candidates: this.discovery?.candidates,
+            options: resolved.failover,
+            lifetime: this.lifetime.signal,
+            logger,
+          })
+        : undefined;
     this.housekeeping = new Housekeeping(budget, this.endpoints, resolved.breaker);
     this.callPath = new CallPath({
       router: this.router,
@@ -199,6 +218,7 @@ export class ResilientPool<Pool extends PgPoolLike = PgPoolLike> extends SafeEmi
       budget,
       logger,
       candidates: this.discovery?.candidates,
+      failover: this.failover,
       lifetime: this.lifetime.signal,
       onRetry: (p) => this.emitSafely('retry', p),
       telemetry: undefined,
@@ -455,6 +475,7 @@ export class ResilientPool<Pool extends PgPoolLike = PgPoolLike> extends SafeEmi
     return runTransaction(this, fn, options, {
       backoff: this.resolved.retry,
       lifetime: this.lifetime.signal,
+      rerunLostBegin: this.failover !== undefined && options.role !== 'read',
       onRetry: (attempt, delayMs, error) =>
         this.emitSafely('retry', {
           endpoint: options.role === 'read' ? 'replica' : this.router.primary.name,
@@ -506,6 +527,7 @@ export class ResilientPool<Pool extends PgPoolLike = PgPoolLike> extends SafeEmi
       consolidation: this.consolidator.stats(),
     });
     if (this.readCache !== undefined) stats.cache = this.readCache.stats();
+    if (this.failover !== undefined) stats.failover = this.failover.stats();
     return stats;
   }
 

@@ -11,6 +11,7 @@ import type { HealthState } from '../health/types.js';
 import type { BreakerState, EndpointRole, RejectReason } from '../telemetry/events.js';
 import type { LatencySummary } from '../telemetry/latency-window.js';
 import type { ConsolidationStats } from './consolidation.js';
+import type { FailoverBufferStats } from './failover-buffer.js';
 
 export type { LatencySummary } from '../telemetry/latency-window.js';
 
@@ -81,6 +82,8 @@ export interface PoolStats {
   endpoints: EndpointStats[];
   /** The read-through cache, when the pool has one. */
   cache?: CacheStats;
+  /** Failover buffering, when it is on (`failover.bufferMs` above 0). */
+  failover?: FailoverBufferStats;
   totalCount: number;
   idleCount: number;
   /** Calls waiting for a connection, over every endpoint (`pending` summed). */

@@ -46,7 +46,9 @@ export interface TransactionOptions {
   /**
    * Times `fn` is re-run after a serialization failure (40001), a deadlock (40P01) or a lock not
    * available (55P03), with backoff and full jitter (the pool's `retry` timings). The error that
-   * ends the tries is the last one, with `attempts` set on it.
+   * ends the tries is the last one, with `attempts` set on it. With failover buffering on, a
+   * transaction whose BEGIN lost its connection (none of `fn`'s statements sent) is re-run too,
+   * at once: its checkout then waits for the new primary.
    * @default 3
    */
   retries?: number;
@@ -111,6 +113,11 @@ export interface TransactionHooks {
   lifetime: AbortSignal;
   /** Set when the commit's token is wanted (a session, or `onToken`). */
   onToken: ((token: ConsistencyToken) => void) | undefined;
+  /**
+   * Re-run a transaction whose BEGIN lost its connection (failover buffering is on: the re-run's
+   * checkout waits for the new primary). Counts against `retries`, without a pause.
+   */
+  rerunLostBegin?: boolean;
 }
 
 const ISOLATION = new Set(['read committed', 'repeatable read', 'serializable']);
@@ -138,6 +145,31 @@ export function beginStatement(options: TransactionOptions): string {
  */
 function isConflict(err: unknown): boolean {
   return classify(err) === 'conflict';
+}
+
+/**
+ * Failures of BEGIN on a lost connection, marked where BEGIN is sent. None of the caller's
+ * statements had been sent, and the server rolls back a transaction whose connection closes, so
+ * nothing of it was applied: the whole transaction may run again.
+ */
+const LOST_AT_BEGIN = new WeakSet<object>();
+
+function markIfLostAtBegin(err: unknown): void {
+  if (typeof err !== 'object' || err === null) return;
+  if (classify(err) === 'connection' || (err instanceof Error && wasClientDead(err))) {
+    LOST_AT_BEGIN.add(err);
+  }
+}
+
+/** Whether the try failed so that the transaction may run again (see TransactionOptions). */
+function mayRerun(err: unknown, hooks: TransactionHooks): boolean {
+  if (isConflict(err)) return true;
+  return (
+    hooks.rerunLostBegin === true &&
+    typeof err === 'object' &&
+    err !== null &&
+    LOST_AT_BEGIN.has(err)
+  );
 }
 
 function withAttempts(err: unknown, attempts: number): unknown {
@@ -232,8 +264,9 @@ export async function runTransaction<T>(
     try {
       return await attemptTransaction(pool, fn, options, begin, 1, signal, hooks);
     } catch (first) {
-      if (!isConflict(first) || retries === 0) throw withAttempts(first, 1);
-      // Entered only after a conflict: the common case never pays for the retry loop.
+      if (!mayRerun(first, hooks) || retries === 0) throw withAttempts(first, 1);
+      // Entered only after a conflict (or a BEGIN that lost its connection): the common case
+      // never pays for the retry loop.
       return await retryAfterFailure({
         first,
         retries,
@@ -244,8 +277,9 @@ export async function runTransaction<T>(
           return attemptTransaction(pool, fn, options, begin, attempt, signal, hooks);
         },
         decide: (error, attemptNumber) => {
-          if (!isConflict(error)) return false;
-          const delayMs = backoffDelay(attemptNumber, hooks.backoff);
+          if (!mayRerun(error, hooks)) return false;
+          // A lost BEGIN needs no pause: the checkout of the next try waits for a primary.
+          const delayMs = isConflict(error) ? backoffDelay(attemptNumber, hooks.backoff) : 0;
           hooks.onRetry(attemptNumber + 1, delayMs, error);
           return delayMs;
         },
@@ -350,7 +384,12 @@ async function runAttempt<T>(
   );
   let result: T;
   try {
-    await client.query(begin);
+    try {
+      await client.query(begin);
+    } catch (err) {
+      markIfLostAtBegin(err);
+      throw err;
+    }
     result = await fn(tx, { attempt });
     // The caller was already told the transaction failed: it must not commit now.
     if (state?.aborted) throw abandonedBy(client, signal);

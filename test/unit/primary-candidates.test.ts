@@ -28,7 +28,7 @@ describe('primary candidates', () => {
     expect(failovers).toEqual([{ from: 'primary-1', to: 'primary-2' }]);
   });
 
-  it('moves writes to the promoted candidate when the primary circuit opens, sending each once', async () => {
+  it('moves writes to the promoted candidate when the primary circuit opens, sending each once (without failover buffering)', async () => {
     const stateA = { primary: true };
     const stateB = { primary: false };
     const a = node('a', stateA);
@@ -41,6 +41,8 @@ describe('primary candidates', () => {
       health: { enabled: false },
       breaker: { consecutiveFailures: 1 },
       retry: { retries: 0 },
+      // The write the failure happened to is buffered otherwise (failover-call-path.test.ts).
+      failover: { bufferMs: 0 },
     });
     await db.write('INSERT INTO t VALUES (1)');
     // Failover: a dies, b is promoted.
@@ -58,12 +60,17 @@ describe('primary candidates', () => {
     expect(db.stats().endpoints[0]?.breaker).toBe('closed');
   });
 
-  it('a primary answering 25006 (demoted) triggers discovery too', async () => {
+  it('a primary answering 25006 (demoted) triggers discovery too (without failover buffering)', async () => {
     const stateA = { primary: true };
     const stateB = { primary: false };
     const a = node('a', stateA);
     const b = node('b', stateB);
-    const db = make({ primary: [a, b], health: { enabled: false }, retry: { retries: 0 } });
+    const db = make({
+      primary: [a, b],
+      health: { enabled: false },
+      retry: { retries: 0 },
+      failover: { bufferMs: 0 },
+    });
     await db.write('SELECT 1');
     stateA.primary = false;
     stateB.primary = true;
