@@ -53,6 +53,7 @@ export type {
   RetryOptions,
   RoutingOptions,
 } from './options/policy-types.js';
+export type { MetricsOptions, TracingOptions } from './options/telemetry-types.js';
 export type {
   EndpointConfig,
   HealthOptions,
@@ -85,6 +86,13 @@ export type { EndpointStats, PoolStats } from './pool/stats.js';
 export type { Transaction, TransactionAttempt, TransactionOptions } from './pool/transaction.js';
 export type { BalancerKind } from './routing/balancers/balancer.js';
 export type {
+  DescribedError,
+  DiagnosticsEventName,
+  DiagnosticsMessages,
+  QueryChannelContext,
+} from './telemetry/diagnostics.js';
+export { DIAGNOSTICS_CHANNELS } from './telemetry/diagnostics.js';
+export type {
   BreakerState,
   EndpointRole,
   PoolClientEvents,
@@ -94,3 +102,4 @@ export type {
   ResilientPoolEvents,
 } from './telemetry/events.js';
 export type { LoggerLike } from './telemetry/logger.js';
+export type { MeterProviderLike, TracerProviderLike } from './telemetry/otel/api-types.js';

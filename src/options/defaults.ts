@@ -5,6 +5,7 @@
  */
 import type { CacheBreakerOptions, CacheLockOptions, CacheOptions } from './cache-types.js';
 import type { BreakerOptions, QueueOptions, RetryOptions, RoutingOptions } from './policy-types.js';
+import type { TracingOptions } from './telemetry-types.js';
 import type { HealthOptions, ResilientPoolOptions, ValidateOptions } from './types.js';
 
 type CacheDefaulted = 'prefix' | 'ttl' | 'jitter' | 'grace' | 'timeout' | 'maxEntryBytes';
@@ -63,6 +64,8 @@ export const DEFAULTS = {
     vegas: { smoothing: 1, probeMultiplier: 30 },
   },
   consolidation: { enabled: false, maxWaiters: 100 },
+  // `metrics` and `tracing` are off when left out; on, the provider defaults to the global one.
+  tracing: { queryText: false },
   cache: {
     prefix: 'rp:',
     ttl: 30_000,
@@ -103,6 +106,7 @@ export const DEFAULTS = {
     vegas: { smoothing: number; probeMultiplier: number };
   };
   consolidation: { enabled: boolean; maxWaiters: number };
+  tracing: Required<Pick<TracingOptions, 'queryText'>>;
   cache: Required<Pick<CacheOptions, CacheDefaulted>> & {
     lock: Required<CacheLockOptions>;
     breaker: Required<CacheBreakerOptions>;

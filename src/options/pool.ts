@@ -1,7 +1,7 @@
 /**
  * Validation of ResilientPool's options. Every problem is collected and reported at once in one
- * ConfigError, in a fixed order (unknown keys, endpoints, the guards, hygiene, the cache), so the
- * user fixes a configuration in one pass rather than one error per start.
+ * ConfigError, in a fixed order (unknown keys, endpoints, the guards, hygiene, the cache,
+ * telemetry), so the user fixes a configuration in one pass rather than one error per start.
  */
 import { ConfigError } from '../errors.js';
 import type { LoggerLike } from '../telemetry/logger.js';
@@ -31,6 +31,7 @@ import {
   type Schema,
   walk,
 } from './schema.js';
+import { resolveMetricsOptions, resolveTracingOptions } from './telemetry.js';
 
 // Each top-level key is checked below, in a fixed order; the schema only rejects unknown ones.
 const TOP: Schema = {
@@ -47,8 +48,10 @@ const TOP: Schema = {
   leakDetection: null,
   health: null,
   cache: null,
-  consolidation: null,
   failover: null,
+  consolidation: null,
+  metrics: null,
+  tracing: null,
 };
 const BREAKER: Schema = {
   enabled: isBoolean,
@@ -164,14 +167,16 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   const hygiene = resolveHygiene(input, problems);
   const health = { ...DEFAULTS.health, ...group('health', HEALTH) } as ResolvedOptions['health'];
   checkValue('resetOnRelease', input.resetOnRelease, isOneOf('none', 'discard'), problems);
-  checkValue('ownsPools', input.ownsPools, isBoolean, problems);
-  const cache = resolveCacheOptions(input.cache, problems);
-  const consolidation = resolveConsolidationOptions(input.consolidation, problems);
   const failover = resolveFailoverOptions(
     input.failover,
     primaryCandidates !== undefined,
     problems,
   );
+  checkValue('ownsPools', input.ownsPools, isBoolean, problems);
+  const cache = resolveCacheOptions(input.cache, problems);
+  const consolidation = resolveConsolidationOptions(input.consolidation, problems);
+  const metrics = resolveMetricsOptions(input.metrics, problems);
+  const tracing = resolveTracingOptions(input.tracing, problems);
   if (problems.length > 0 || primary === undefined) throw new ConfigError(problems);
   return {
     primary,
@@ -183,11 +188,13 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     routing,
     logger: input.logger as LoggerLike | false | undefined,
     ownsPools: (input.ownsPools as boolean | undefined) ?? DEFAULTS.ownsPools,
+    failover,
     cache,
     consolidation,
     hygiene,
     health,
     lag: { maxLagMs: routing.maxLagMs, maxLagBytes: routing.maxLagBytes },
-    failover,
+    metrics,
+    tracing,
   };
 }

@@ -5,12 +5,18 @@
 import type { CacheStore } from '../cache/store.js';
 import type { PgPoolLike } from '../pg-like.js';
 import type { LoggerLike } from '../telemetry/logger.js';
+import type {
+  MeterProviderLike,
+  OtelApi,
+  TracerProviderLike,
+} from '../telemetry/otel/api-types.js';
 import type { ResolvedAdaptiveLimit } from './adaptive-limit.js';
 import type { CacheBreakerOptions, CacheLockOptions, CacheScope } from './cache-types.js';
 import type { ResolvedConsolidationOptions } from './consolidation.js';
 import type { ResolvedFailoverOptions } from './failover.js';
 import type { BreakerOptions, QueueOptions, RetryOptions, RoutingOptions } from './policy-types.js';
 import type { HealthOptions } from './types.js';
+
 export interface ResolvedHygieneOptions {
   validate: { idleAfter: number | undefined; timeout: number; primaryWritable: boolean };
   resetOnRelease: 'none' | 'discard';
@@ -46,8 +52,29 @@ export interface ResolvedOptions {
   cache: ResolvedCacheOptions | undefined;
   consolidation: ResolvedConsolidationOptions;
   health: Required<HealthOptions>;
-  lag: { maxLagMs: number | undefined; maxLagBytes: number | undefined };
   failover: ResolvedFailoverOptions;
+  lag: { maxLagMs: number | undefined; maxLagBytes: number | undefined };
+  /** OpenTelemetry metrics; undefined when off. */
+  metrics: ResolvedMetrics | undefined;
+  /** OpenTelemetry traces; undefined when off. */
+  tracing: ResolvedTracing | undefined;
+}
+
+/** Metrics on: the provider to take the meter from (the global one already looked up). */
+export interface ResolvedMetrics {
+  meterProvider: MeterProviderLike;
+}
+
+/** Tracing on. */
+export interface ResolvedTracing {
+  tracerProvider: TracerProviderLike;
+  queryText: boolean;
+  /**
+   * The API's context and trace functions, for the parent of each span and for running the call
+   * in its span's context; null when `@opentelemetry/api` cannot be loaded from here (a provider
+   * was given, in a bundle say): spans are then roots and nothing nests under them.
+   */
+  api: Pick<OtelApi, 'context' | 'trace'> | null;
 }
 
 export interface ResolvedCacheOptions {

@@ -9,6 +9,7 @@ import type { CacheOptions } from './cache-types.js';
 import type { ConsolidationOption } from './consolidation-types.js';
 import type { FailoverOptions } from './failover-types.js';
 import type { BreakerOptions, QueueOptions, RetryOptions, RoutingOptions } from './policy-types.js';
+import type { MetricsOptions, TracingOptions } from './telemetry-types.js';
 
 /** A wrapped pool with a name and a balancing weight. */
 export interface EndpointConfig {
@@ -119,7 +120,6 @@ export interface ResilientPoolOptions {
    */
   resetOnRelease?: 'none' | 'discard';
   leakDetection?: LeakDetectionOptions;
-  health?: HealthOptions;
   /**
    * Failover buffering: while the primary is being replaced, writes and transactions that have
    * sent nothing wait (bounded) for the new primary instead of failing. See
@@ -127,6 +127,21 @@ export interface ResilientPoolOptions {
    * @default on (`bufferMs: 10000`) with a list of primary candidates; off with a single primary
    */
   failover?: FailoverOptions;
+  health?: HealthOptions;
+  /**
+   * OpenTelemetry metrics (docs/observability.md): true or `{}` for the global meter provider of
+   * `@opentelemetry/api` (installed by you: it is an optional peer dependency), or
+   * `{ meterProvider }`. Off, nothing runs per query for them.
+   * @default false
+   */
+  metrics?: boolean | MetricsOptions;
+  /**
+   * OpenTelemetry traces (docs/observability.md): true or `{}` for the global tracer provider of
+   * `@opentelemetry/api`, or `{ tracerProvider, queryText }`. Off, nothing runs per query for
+   * them.
+   * @default false
+   */
+  tracing?: boolean | TracingOptions;
 }
 
 /** The background health monitor of replicas. */

@@ -36,6 +36,8 @@ import { RetryBudget } from '../retry/budget.js';
 import { createBalancer } from '../routing/balancers/create-balancer.js';
 import { SqlClassifier } from '../routing/classify-sql.js';
 import { Router } from '../routing/router.js';
+import { createTelemetry, type Telemetry } from '../telemetry/create-telemetry.js';
+import { isDiagnosticsEvent } from '../telemetry/diagnostics.js';
 import { endpointAttributes } from '../telemetry/endpoint-attributes.js';
 import {
   type EventName,
@@ -126,6 +128,7 @@ export class ResilientPool<Pool extends PgPoolLike = PgPoolLike> extends SafeEmi
   private readonly budget: RetryBudget;
   /** Pool-level counters for stats() (per-endpoint ones live on each endpoint). */
   private readonly counters = { failovers: 0 };
+  private telemetry: Telemetry | undefined;
 
   /** True once `end()` was called (pg.Pool's name). */
   get ending(): boolean {
@@ -199,6 +202,11 @@ export class ResilientPool<Pool extends PgPoolLike = PgPoolLike> extends SafeEmi
     this.discovery?.attach(primary);
     this.autoRouting = resolved.routing.queryRouting === 'auto';
     for (const endpoint of this.endpoints) endpoint.attributes = endpointAttributes(endpoint.pool);
+    this.telemetry = createTelemetry(
+      { metrics: resolved.metrics, tracing: resolved.tracing },
+      { stats: () => this.stats(), logger },
+    );
+    for (const endpoint of this.endpoints) endpoint.timings = this.telemetry.timings;
     const budget = new RetryBudget(resolved.retry.budgetPercent, resolved.retry.budgetMinRetries);
     this.budget = budget;
     this.failover =
@@ -221,7 +229,7 @@ export class ResilientPool<Pool extends PgPoolLike = PgPoolLike> extends SafeEmi
       failover: this.failover,
       lifetime: this.lifetime.signal,
       onRetry: (p) => this.emitSafely('retry', p),
-      telemetry: undefined,
+      telemetry: this.telemetry.calls,
     });
     this.poolEvents = new PoolEventForwarding(
       this.endpoints,
@@ -514,6 +522,19 @@ export class ResilientPool<Pool extends PgPoolLike = PgPoolLike> extends SafeEmi
     return this.endpoints?.find((e) => e.name === name);
   }
 
+  /**
+   * Every event also goes to its diagnostics channel (built only when someone subscribed there),
+   * then to the pool's listeners.
+   */
+  protected override emitSafely<E extends EventName>(
+    event: E,
+    payload: ResilientPoolEvents[E],
+  ): void {
+    // Undefined only while the constructor runs, before any call could cause an event.
+    if (isDiagnosticsEvent(event)) this.telemetry?.events.publish(event, payload as never);
+    super.emitSafely(event, payload);
+  }
+
   /** With candidates, asks them again which is writable (see primary-discovery.ts). */
   private rediscoverPrimary(): void {
     if (!this.ending) this.discovery?.rediscover();
@@ -650,6 +671,7 @@ export class ResilientPool<Pool extends PgPoolLike = PgPoolLike> extends SafeEmi
       },
       timeoutMs,
     ).finally(() => {
+      this.telemetry?.shutdown();
       this.lifecycle = { state: 'ended', done };
     });
     this.lifecycle = { state: 'ending', done };
