@@ -4,7 +4,8 @@
 import { isScenarioName, SCENARIOS, type ScenarioName } from '../drill/scenario-names.js';
 
 export interface DrillCliOptions {
-  durationMs: number;
+  /** undefined: the drill's default (6 s plus 10 s per scenario played). */
+  durationMs: number | undefined;
   scenarios: ScenarioName[];
   replicas: number;
   concurrency: number;
@@ -17,6 +18,8 @@ export interface DrillCliOptions {
   /** A Redis URL for the read cache; true: REDIS_URL or the default; false: no cache. */
   redis: string | boolean | undefined;
   help: boolean;
+  /** `--list`: print the scenarios and exit. */
+  list: boolean;
 }
 
 export const DRILL_USAGE = `Usage: resilient-pool drill [options]
@@ -26,8 +29,10 @@ read/write workload through a ResilientPool and plays real faults. Exits non-zer
 invariant fails (a lost or doubled write, a leaked client, an untyped error).
 
 Options:
-  --duration <s>        total length in seconds (default 60)
-  --scenario <name>     one of ${SCENARIOS.join(', ')}, or all (default all); repeatable
+  --duration <s>        total length in seconds (default 6 + 10 per scenario played)
+  --scenarios <a,b,c>   the scenarios to play, comma-separated, or all (default all)
+  --scenario <name>     one scenario, or all; repeatable
+  --list                print the scenarios, one line each, and exit
   --replicas <n>        streaming replicas to start (default 2)
   --concurrency <n>     concurrent callers (default 8)
   --rate <n>            calls per second across callers (default 300)
@@ -37,8 +42,8 @@ Options:
   --primary <url>       drill an external primary instead (loopback only; network faults only)
   --replica <url>       an external replica; repeatable
   --redis [url]         put a Redis read cache in front (loopback; default REDIS_URL or
-                        redis://127.0.0.1:6379) and play redis-loss; on by default when
-                        REDIS_URL is set and answers
+                        redis://127.0.0.1:6379) and play redis-loss and redis-hang; without
+                        the flag, used when REDIS_URL (else 127.0.0.1:6379) answers
   --no-redis            no cache, even with REDIS_URL set
   -h, --help            this text
 `;
@@ -47,6 +52,8 @@ Options:
 const FLAGS: ReadonlyArray<{ flag: string; takesValue: boolean }> = [
   { flag: '--duration', takesValue: true },
   { flag: '--scenario', takesValue: true },
+  { flag: '--scenarios', takesValue: true },
+  { flag: '--list', takesValue: false },
   { flag: '--replicas', takesValue: true },
   { flag: '--concurrency', takesValue: true },
   { flag: '--rate', takesValue: true },
@@ -107,9 +114,49 @@ function integer(flag: string, raw: string | undefined, min: number, problems: s
   return value;
 }
 
+/** The scenario an unknown name most likely meant: within 3 edits, or the only one it starts. */
+export function closestScenario(unknown: string): ScenarioName | undefined {
+  let best: ScenarioName | undefined;
+  let bestDistance = Number.POSITIVE_INFINITY;
+  for (const name of SCENARIOS) {
+    const d = distance(unknown, name);
+    if (d < bestDistance) {
+      best = name;
+      bestDistance = d;
+    }
+  }
+  if (best !== undefined && bestDistance <= Math.min(3, Math.floor(unknown.length / 3))) {
+    return best;
+  }
+  const prefixed = unknown.length >= 3 ? SCENARIOS.filter((n) => n.startsWith(unknown)) : [];
+  return prefixed.length === 1 ? prefixed[0] : undefined;
+}
+
+/** `--scenarios a,b,c`: the names, each checked; 'all' stands for every scenario. */
+function scenarioList(raw: string | undefined, problems: string[]): ScenarioName[] {
+  if (raw === undefined || raw.startsWith('--') || raw.trim() === '') {
+    problems.push('--scenarios needs a comma-separated list of scenarios (--list shows them)');
+    return [];
+  }
+  const names: ScenarioName[] = [];
+  for (const part of raw.split(',')) {
+    const name = part.trim();
+    if (name === '') continue;
+    if (name === 'all') names.push(...SCENARIOS);
+    else if (isScenarioName(name)) names.push(name);
+    else {
+      const suggestion = closestScenario(name);
+      problems.push(
+        `--scenarios: unknown scenario '${name}'${suggestion ? ` (did you mean ${suggestion}?)` : ''}; --list shows them`,
+      );
+    }
+  }
+  return names;
+}
+
 export function parseDrillArgs(argv: readonly string[]): DrillCliOptions {
   const options: DrillCliOptions = {
-    durationMs: 60_000,
+    durationMs: undefined,
     scenarios: [],
     replicas: 2,
     concurrency: 8,
@@ -121,6 +168,7 @@ export function parseDrillArgs(argv: readonly string[]): DrillCliOptions {
     replicaUrls: [],
     redis: undefined,
     help: false,
+    list: false,
   };
   const problems: string[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -136,12 +184,20 @@ export function parseDrillArgs(argv: readonly string[]): DrillCliOptions {
         const name = value();
         if (name === 'all') options.scenarios.push(...SCENARIOS);
         else if (name !== undefined && isScenarioName(name)) options.scenarios.push(name);
-        else
+        else {
+          const suggestion = name === undefined ? undefined : closestScenario(name);
           problems.push(
-            `--scenario must be one of ${SCENARIOS.join(', ')} or all, got '${name ?? ''}'`,
+            `--scenario must be one of ${SCENARIOS.join(', ')} or all, got '${name ?? ''}'${suggestion ? ` (did you mean ${suggestion}?)` : ''}`,
           );
+        }
         break;
       }
+      case '--scenarios':
+        options.scenarios.push(...scenarioList(value(), problems));
+        break;
+      case '--list':
+        options.list = true;
+        break;
       case '--replicas':
         options.replicas = integer('--replicas', value(), 0, problems);
         break;

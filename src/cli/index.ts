@@ -4,10 +4,11 @@
  * and writes what the drill engine (src/drill/) returns; it holds no drill logic of its own.
  */
 import { readFile, writeFile } from 'node:fs/promises';
-import net from 'node:net';
+import { redisAnswers, redisUrlFromEnv } from '../drill/redis-probe.js';
 import { renderHtmlReport } from '../drill/report/html-report.js';
 import { runDrill } from '../drill/run-drill.js';
-import { invariantLines, summaryTable } from '../drill/summary.js';
+import { scenarioList } from '../drill/scenario-names.js';
+import { faultDetails, invariantLines, summaryTable } from '../drill/summary.js';
 import { DRILL_USAGE, parseDrillArgs } from './drill-args.js';
 
 const USAGE = `Usage: resilient-pool <command>
@@ -62,6 +63,10 @@ async function drill(argv: readonly string[]): Promise<number> {
     process.stdout.write(DRILL_USAGE);
     return 0;
   }
+  if (options.list) {
+    process.stdout.write(`${scenarioList()}\n`);
+    return 0;
+  }
   // With --json, stdout carries only the JSON; progress goes to stderr.
   const out = options.json ? process.stderr : process.stdout;
   const print = (line: string) => out.write(`${line}\n`);
@@ -75,7 +80,7 @@ async function drill(argv: readonly string[]): Promise<number> {
   );
   const redisUrl = await chooseRedis(options.redis, print);
   const report = await runDrill({
-    durationMs: options.durationMs,
+    ...(options.durationMs === undefined ? {} : { durationMs: options.durationMs }),
     scenarios: options.scenarios,
     replicas: options.replicas,
     concurrency: options.concurrency,
@@ -92,6 +97,8 @@ async function drill(argv: readonly string[]): Promise<number> {
   );
   print(summaryTable(report.summary));
   print('');
+  print(faultDetails(report.summary));
+  print('');
   print(invariantLines(report.invariants));
   if (options.report) {
     await writeFile(options.report, renderHtmlReport(report));
@@ -101,35 +108,16 @@ async function drill(argv: readonly string[]): Promise<number> {
   return report.invariants.every((i) => i.ok) ? 0 : 1;
 }
 
-/** Whether something answers on the URL's port within 500 ms. */
-function reachable(url: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const parsed = new URL(url);
-    const socket = net.connect({
-      host: parsed.hostname,
-      port: parsed.port === '' ? 6379 : Number(parsed.port),
-    });
-    const done = (ok: boolean) => {
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(ok);
-    };
-    const timer = setTimeout(() => done(false), 500);
-    socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
-  });
-}
-
-/** The Redis for the drill's cache: the flag's, else REDIS_URL when it answers, else none. */
+/**
+ * The Redis for the drill's cache: the flag's URL (it must answer), else REDIS_URL or
+ * redis://127.0.0.1:6379 when it answers a PING (the tests' default address), else none, said so.
+ */
 async function chooseRedis(
   flag: string | boolean | undefined,
   print: (line: string) => void,
 ): Promise<string | undefined> {
   if (flag === false) return undefined;
-  const fromEnv = process.env.REDIS_URL?.trim() || undefined;
-  const url =
-    typeof flag === 'string' ? flag : (fromEnv ?? (flag ? 'redis://127.0.0.1:6379' : undefined));
-  if (url === undefined) return undefined;
+  const url = typeof flag === 'string' ? flag : redisUrlFromEnv();
   if (!(await ioredisInstalled())) {
     if (flag !== undefined) {
       throw new Error(
@@ -137,13 +125,18 @@ async function chooseRedis(
       );
     }
     print(
-      `REDIS_URL is set but ioredis is not installed: drilling without the cache (to use it: ${INSTALL_IOREDIS})`,
+      `ioredis is not installed: drilling without the Redis cache (to use it: ${INSTALL_IOREDIS})`,
     );
     return undefined;
   }
-  if (await reachable(url)) return url;
+  if (await redisAnswers(url)) {
+    print(`Redis at ${new URL(url).host} answers: half the reads go through the cache`);
+    return url;
+  }
   if (flag !== undefined) throw new Error(`--redis: nothing answers at ${new URL(url).host}`);
-  print(`REDIS_URL (${new URL(url).host}) does not answer: drilling without the cache`);
+  print(
+    `no Redis answers at ${new URL(url).host} (REDIS_URL): drilling without the cache; redis-loss and redis-hang are skipped`,
+  );
   return undefined;
 }
 

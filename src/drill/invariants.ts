@@ -6,7 +6,8 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import pg from 'pg';
 import type { ResilientPool } from '../index.js';
-import type { InvariantResult } from './report-model.js';
+import type { CallRecord } from './calls.js';
+import type { FaultSummary, FaultWindow, InvariantResult } from './report-model.js';
 import { LEDGER_TABLE, type Ledger } from './workload.js';
 
 const sample = (ids: Iterable<string>) => [...ids].slice(0, 5).join(', ');
@@ -95,10 +96,67 @@ export function checkErrorsTyped(ledger: Ledger): InvariantResult {
     ok: unexpected.length === 0,
     detail:
       unexpected.length === 0
-        ? 'all errors were connection, timeout, unavailable or outcome-unknown failures'
+        ? 'all errors were connection, timeout, resource, unavailable or outcome-unknown failures'
         : `${unexpected.length} unexpected errors, e.g. ${unexpected
             .slice(0, 3)
             .map((u) => `${u.kind}: ${u.message}`)
             .join(' | ')}`,
+  };
+}
+
+/** Every read made `after` a write's consistency token saw the write. */
+export function checkReadYourWrites(ledger: Ledger): InvariantResult {
+  const misses = ledger.readYourWritesMisses;
+  return {
+    name: 'reads after a write token see the write',
+    ok: misses.length === 0,
+    detail:
+      misses.length === 0
+        ? `${ledger.readYourWritesChecked} reads after their write's token found it`
+        : `${misses.length} of ${misses.length + ledger.readYourWritesChecked} reads after their write's token did not find it (${sample(misses)})`,
+  };
+}
+
+/** A stretch after a fault shorter than this is not asked to show a read and a write. */
+const MIN_USABLE_WINDOW_MS = 500;
+
+/**
+ * Each fault healed and left the cluster usable for the next: of the calls of the workload
+ * started after its recovery (or, without one, in the last second before the next fault or the
+ * end) and done before the next fault, none failed, and reads and writes succeeded. A pool that handed out dead clients after a restart, or a fault
+ * that was never undone, fails it.
+ */
+export function checkUsableAfterFaults(
+  faults: readonly FaultWindow[],
+  summary: readonly FaultSummary[],
+  calls: readonly CallRecord[],
+  endedAt: number,
+): InvariantResult {
+  const problems: string[] = [];
+  for (const [i, fault] of faults.entries()) {
+    const until = faults[i + 1]?.start ?? endedAt;
+    const recover = summary[i]?.timeToRecoverMs ?? null;
+    const from =
+      recover === null ? Math.max(fault.end, until - 1_000) : Math.min(until, fault.end + recover);
+    // Calls still running when the next fault struck are that fault's, not this one's.
+    const after = calls.filter((c) => c.kind !== 'overload' && c.start >= from && c.end <= until);
+    const failed = after.filter((c) => !c.ok);
+    if (failed.length > 0) {
+      problems.push(`${fault.name}: ${failed.length} calls failed after it (${failed[0]!.error})`);
+    } else if (until - from >= MIN_USABLE_WINDOW_MS) {
+      for (const kind of ['read', 'write'] as const) {
+        if (!after.some((c) => c.kind === kind && c.ok)) {
+          problems.push(`${fault.name}: no ${kind} succeeded after it`);
+        }
+      }
+    }
+  }
+  return {
+    name: 'the pool works again after every fault',
+    ok: problems.length === 0,
+    detail:
+      problems.length === 0
+        ? `after each of ${faults.length} faults, reads and writes succeeded and none failed once it had recovered`
+        : problems.join('; '),
   };
 }

@@ -5,7 +5,7 @@
  */
 import type { Redis as RedisClient } from 'ioredis';
 import pg from 'pg';
-import { ResilientPool } from '../index.js';
+import { ResilientPool, type ResilientPoolOptions } from '../index.js';
 import {
   ChaosProxy,
   type ClusterNode,
@@ -25,17 +25,51 @@ export interface DrillNode {
 
 export interface DrillTargets {
   readonly db: ResilientPool;
+  /** The node that was the primary at the start (see `currentPrimary()` after a promotion). */
   readonly primary: DrillNode;
   readonly replicas: readonly DrillNode[];
+  /** Every node: the primary, then the replicas. */
+  readonly nodes: readonly DrillNode[];
   /** The local cluster, undefined against external servers. */
   readonly cluster: LocalCluster | undefined;
   /** The proxy in front of Redis, when the drill runs with a cache. */
   readonly redisProxy: ChaosProxy | undefined;
+  /** `max` of every wrapped pg pool. */
+  readonly poolMax: number;
+  /** The pool's `routing.maxLagMs`: a replica further behind gets no reads. */
+  readonly maxLagMs: number;
   /** Connection settings of the current primary, bypassing the proxies (for the final checks). */
   primaryConnection(): pg.PoolConfig;
+  /** Connection settings of a node, bypassing its proxy (for faults made with SQL). */
+  directConnection(node: DrillNode): pg.ClientConfig;
   /** The wrapped pg pools, by endpoint name (for the leak check). */
   readonly pools: ReadonlyMap<string, pg.Pool>;
+  /** Callers waiting inside the pg pools an endpoint wraps. */
+  poolWaiting(endpoint: string): number;
+  /** Calls `listener` with the node's name whenever a primary candidate's pool connects. */
+  onCandidateConnect(listener: (node: string) => void): void;
   close(): Promise<void>;
+}
+
+/** The name of the primary candidate that stands for a node. */
+export const candidateName = (node: string): string => `node:${node}`;
+
+/** The node a primary candidate stands for. */
+export const nodeOfCandidate = (candidate: string): string => candidate.replace(/^node:/, '');
+
+/** The node that is the primary now (local cluster), else the one that was at the start. */
+export function currentPrimary(targets: DrillTargets): DrillNode {
+  return targets.nodes.find((n) => n.server?.role === 'primary') ?? targets.primary;
+}
+
+/**
+ * Nodes that are standbys now: replica endpoints whose node was promoted lead to the primary, so
+ * faults meant for a replica leave them alone. Against external servers, every replica.
+ */
+export function standbys(targets: DrillTargets): DrillNode[] {
+  return targets.replicas.filter(
+    (r) => r.server === undefined || (r.server.role === 'replica' && r.server.isRunning()),
+  );
 }
 
 export interface TargetOptions {
@@ -46,6 +80,35 @@ export interface TargetOptions {
   external: { primary: string; replicas: readonly string[] } | undefined;
   concurrency: number;
   log: ((line: string) => void) | undefined;
+  /** Merged over the drill's own pool options (see {@link DrillPoolOptions}). */
+  poolOptions?: DrillPoolOptions | undefined;
+}
+
+/**
+ * Options of the pool under test that a drill may set over its own: to drill a feature that is
+ * off by default, or other settings. Each group (breaker, queue, routing, ...) is merged over
+ * the drill's group of the same name; the endpoints are the drill's.
+ */
+export type DrillPoolOptions = Omit<ResilientPoolOptions, 'primary' | 'replicas'>;
+
+/** `base` with each of `extra`'s groups merged over base's group of the same name. */
+export function mergePoolOptions<T extends object>(
+  base: T,
+  extra: DrillPoolOptions | undefined,
+): T {
+  if (extra === undefined) return base;
+  const merged = { ...base } as Record<string, unknown>;
+  for (const [key, value] of Object.entries(extra)) {
+    const current = merged[key];
+    const plain = (v: unknown) =>
+      typeof v === 'object' &&
+      v !== null &&
+      !Array.isArray(v) &&
+      Object.getPrototypeOf(v) === Object.prototype;
+    merged[key] =
+      plain(current) && plain(value) ? { ...(current as object), ...(value as object) } : value;
+  }
+  return merged as T;
 }
 
 /** Bounds every wait of the pool under test, so a fault shows up as errors, not as a hang. */
@@ -54,6 +117,20 @@ const POOL_SETTINGS: pg.PoolConfig = {
   query_timeout: 2_000,
   idleTimeoutMillis: 5_000,
 };
+
+/** The pool's lag bound: the replica-lag scenario pauses replay well past it. */
+const MAX_LAG_MS = 1_000;
+
+/**
+ * The servers' max_connections: what the drill's pools can open (two pools of `poolMax` per node,
+ * plus probes and the drill's own checks) with room to spare, and small enough that the
+ * too-many-connections scenario fills it quickly. Not below initdb's 100: the standbys are
+ * copies made before the primary first starts, and a standby refuses to start with a lower
+ * setting than its control file recorded.
+ */
+export function maxConnectionsFor(poolMax: number): number {
+  return Math.max(100, 4 * poolMax + 20);
+}
 
 function connectionOf(url: string): pg.PoolConfig {
   const parsed = new URL(url);
@@ -72,6 +149,7 @@ export async function openTargets(options: TargetOptions): Promise<DrillTargets>
   const proxies: ChaosProxy[] = [];
   const pools = new Map<string, pg.Pool>();
   const candidatePools = new Map<string, pg.Pool>();
+  const poolMax = Math.max(4, Math.ceil(options.concurrency / 2));
   try {
     let urls: { primary: string; replicas: readonly string[] };
     if (options.external) {
@@ -82,7 +160,7 @@ export async function openTargets(options: TargetOptions): Promise<DrillTargets>
         // Quorum commit: a write is acknowledged once one standby has it, so promoting the most
         // advanced standby loses no acknowledged write (what Patroni's synchronous mode does).
         postgresConf: {
-          max_connections: 200,
+          max_connections: maxConnectionsFor(poolMax),
           ...(options.replicas >= 2 ? { synchronous_standby_names: 'ANY 1 (*)' } : {}),
         },
       });
@@ -99,7 +177,7 @@ export async function openTargets(options: TargetOptions): Promise<DrillTargets>
         ...POOL_SETTINGS,
         host: proxy.host,
         port: proxy.port,
-        max: Math.max(4, Math.ceil(options.concurrency / 2)),
+        max: poolMax,
       };
       pools.set(name, new pg.Pool(settings));
       // Every node is also a candidate for the primary role (a pool of its own), so a
@@ -141,26 +219,53 @@ export async function openTargets(options: TargetOptions): Promise<DrillTargets>
       redis.on('error', () => {});
       await redis.connect();
     }
-    const db = new ResilientPool({
-      primary: [...candidatePools.entries()].map(([name, pool]) => ({
-        pool,
-        name: `node:${name}`,
-      })),
-      replicas: replicas.map((r) => ({ pool: pools.get(r.name)!, name: r.name })),
-      breaker: { consecutiveFailures: 3, resetTimeout: 1_500, volumeThreshold: 10 },
-      queue: { acquireTimeout: 1_000, maxWaiting: 100 },
-      retry: { retries: 2, minTimeout: 20, maxTimeout: 200 },
-      logger: false,
-      ...(redis
-        ? { cache: { redis, prefix: `rp-drill-${process.pid}:`, ttl: 5_000, timeout: 50 } }
-        : {}),
-    });
+    const db = new ResilientPool(
+      mergePoolOptions(
+        {
+          primary: [...candidatePools.entries()].map(([name, pool]) => ({
+            pool,
+            name: candidateName(name),
+          })),
+          replicas: replicas.map((r) => ({ pool: pools.get(r.name)!, name: r.name })),
+          breaker: { consecutiveFailures: 3, resetTimeout: 1_500, volumeThreshold: 10 },
+          queue: { acquireTimeout: 1_000, maxWaiting: 100 },
+          retry: { retries: 2, minTimeout: 20, maxTimeout: 200 },
+          routing: { maxLagMs: MAX_LAG_MS },
+          logger: false,
+          ...(redis
+            ? { cache: { redis, prefix: `rp-drill-${process.pid}:`, ttl: 5_000, timeout: 50 } }
+            : {}),
+        } satisfies ResilientPoolOptions,
+        options.poolOptions,
+      ),
+    );
     const externalPrimary = urls.primary;
+    const nodes = [primary, ...replicas];
+    const directUrl = new Map(
+      nodes.map((n, i) => [n.name, i === 0 ? urls.primary : urls.replicas[i - 1]!]),
+    );
     return {
       db,
       primary,
       replicas,
+      nodes,
       cluster,
+      poolMax,
+      maxLagMs: MAX_LAG_MS,
+      directConnection: (node) => ({
+        ...connectionOf(node.server?.url ?? directUrl.get(node.name)!),
+        connectionTimeoutMillis: 3_000,
+        query_timeout: 5_000,
+      }),
+      onCandidateConnect: (listener) => {
+        for (const [node, pool] of candidatePools) pool.on('connect', () => listener(node));
+      },
+      poolWaiting: (endpoint) => {
+        // The primary endpoint forwards to one candidate at a time: its waiters are theirs.
+        const wrapped =
+          endpoint === 'primary' ? [...candidatePools.values()] : [pools.get(endpoint)];
+        return wrapped.reduce((n, pool) => n + (pool?.waitingCount ?? 0), 0);
+      },
       // Endpoint pools and candidate pools alike must give every client back.
       pools: new Map([
         ...pools,

@@ -6,13 +6,20 @@
 
 export * from '../testing/index.js';
 export type {
+  CallSummary,
   DrillReport,
   DrillSample,
+  EndpointState,
   FaultSummary,
   FaultWindow,
   InvariantResult,
+  LagFigures,
+  OverloadFigures,
+  RoutingBand,
+  TargetCheck,
 } from './report-model.js';
 export type { DrillOptions } from './run-drill.js';
 export { runDrill } from './run-drill.js';
-export type { ScenarioName } from './scenario-names.js';
-export { SCENARIOS } from './scenario-names.js';
+export type { ScenarioInfo, ScenarioName, ScenarioNeeds } from './scenario-names.js';
+export { SCENARIO_INFO, SCENARIOS } from './scenario-names.js';
+export type { DrillPoolOptions } from './targets.js';

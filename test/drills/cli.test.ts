@@ -10,6 +10,7 @@ import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parseDrillArgs } from '../../src/cli/drill-args.js';
 import type { DrillReport } from '../../src/drill/report-model.js';
+import { SCENARIO_INFO, SCENARIOS } from '../../src/drill/scenario-names.js';
 import { EXTERNAL_DATABASE, NEEDS_LOCAL_CLUSTER } from '../support/cluster.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -166,6 +167,16 @@ describe('resilient-pool drill', () => {
     }
   });
 
+  it('prints every scenario with its one line for --list, and exits 0', async () => {
+    const { code, stdout } = await cli(['drill', '--list'], 30_000);
+    expect(code).toBe(0);
+    const lines = stdout.trimEnd().split('\n');
+    expect(lines.map((l) => l.split(/\s+/)[0])).toEqual([...SCENARIOS]);
+    for (const [i, name] of SCENARIOS.entries()) {
+      expect(lines[i]).toContain(SCENARIO_INFO[name].summary);
+    }
+  });
+
   it('prints usage for --help', async () => {
     const { code, stdout } = await cli(['drill', '--help'], 30_000);
     expect(code).toBe(0);
@@ -204,5 +215,49 @@ describe('parseDrillArgs', () => {
 
   it('reports a word that is not a flag', () => {
     expect(problems(['5'])).toContain("unexpected argument '5'");
+  });
+
+  it('reads --scenarios as a comma-separated list, in order, with --scenario and all', () => {
+    expect(parseDrillArgs(['--scenarios', 'replica-lag,overload']).scenarios).toEqual([
+      'replica-lag',
+      'overload',
+    ]);
+    expect(parseDrillArgs(['--scenarios=overload, redis-hang,']).scenarios).toEqual([
+      'overload',
+      'redis-hang',
+    ]);
+    expect(
+      parseDrillArgs(['--scenario', 'replica-kill', '--scenarios', 'overload,replica-kill'])
+        .scenarios,
+    ).toEqual(['replica-kill', 'overload']);
+    expect(parseDrillArgs(['--scenarios', 'all']).scenarios).toEqual([...SCENARIOS]);
+    expect(parseDrillArgs([]).scenarios).toEqual([...SCENARIOS]);
+  });
+
+  it('names every unknown scenario, with the one it most likely meant', () => {
+    const message = problems([
+      '--scenarios',
+      'replica-lagg,meteor,overload',
+      '--scenario',
+      'swichover',
+    ]);
+    expect(message).toContain(
+      "--scenarios: unknown scenario 'replica-lagg' (did you mean replica-lag?)",
+    );
+    expect(message).toMatch(/unknown scenario 'meteor'; --list shows them/);
+    expect(message).toContain("got 'swichover'");
+    expect(message).not.toContain("'overload'");
+    expect(problems(['--scenarios'])).toContain('--scenarios needs a comma-separated list');
+    expect(problems(['--scenarios', '--json'])).toContain(
+      '--scenarios needs a comma-separated list',
+    );
+    expect(problems(['--scenarioss', 'overload'])).toContain('did you mean --scenarios?');
+  });
+
+  it('takes --list, and leaves the duration to the drill unless given', () => {
+    expect(parseDrillArgs(['--list']).list).toBe(true);
+    expect(parseDrillArgs([]).list).toBe(false);
+    expect(parseDrillArgs([]).durationMs).toBeUndefined();
+    expect(parseDrillArgs(['--duration', '60']).durationMs).toBe(60_000);
   });
 });

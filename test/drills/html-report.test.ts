@@ -48,7 +48,14 @@ function hostileReport(name: string): DrillReport {
   for (const s of r.samples) {
     s.endpoints[evil] = s.endpoints[ep]!;
     delete s.endpoints[ep];
+    if (s.endpointState) {
+      s.endpointState[evil] = s.endpointState[ep]!;
+      delete s.endpointState[ep];
+    }
   }
+  r.summary[0]!.errorsByCode = { [name]: 1 };
+  r.summary[0]!.targets = [{ name, ok: false, detail: `${name} detail` }];
+  r.faults[0]!.expected = `${name} expected`;
   r.invariants[1]!.name = name;
   r.invariants[1]!.detail = `${name} & more`;
   return r;
@@ -112,6 +119,37 @@ describe('renderHtmlReport (markup)', () => {
     expect(failed).toContain('1 of 5 invariants failed');
     expect(failed).toContain('Failed: <code>no-acknowledged-write-lost</code>');
     expect(failed.match(/class="badge bad"/g)).toHaveLength(1);
+  });
+
+  it('follows each fault row with its figures: expected errors, codes, bars met or missed', () => {
+    const details = [...html.matchAll(/<tr class="fault-detail">([\s\S]*?)<\/tr>/g)].map(
+      (m) => m[1]!,
+    );
+    expect(details).toHaveLength(report.summary.length);
+    const failover = details[3]!;
+    expect(failover).toContain(`Expected: ${report.faults[3]!.expected}`);
+    expect(failover).toContain('<code>E_OUTCOME_UNKNOWN</code> × 3');
+    expect(failover).toContain('3 writes in flight at the fault');
+    expect(failover).toContain('Writes flowing 420 ms after the promotion; writes go to replica-1');
+    expect(failover).toContain(
+      'New connections in the first second of recovery: primary 4 (pool max 16)',
+    );
+    expect(failover).toMatch(
+      /<span class="target bad">missed<\/span> errors surfaced &lt;= writes in flight/,
+    );
+    expect(failover).toMatch(/<span class="target ok">met<\/span> writes flow to the new primary/);
+    // the first row (replica-kill) met everything that applies to it
+    expect(details[0]).not.toContain('missed');
+  });
+
+  it('explains detect, recover and the other columns on the page', () => {
+    const howto = /<dl class="howto">([\s\S]*?)<\/dl>/.exec(html)![1]!;
+    expect(howto).toContain('<dt>Time to detect</dt><dd>From the injection to the first sign');
+    expect(howto).toContain('<dt>Time to recover</dt><dd>From the heal to the end of the first');
+    expect(howto).toContain('<dt>Worst call</dt>');
+    expect(html).toContain('Each call is counted in the second it <em>started</em>');
+    expect(html).toContain('26 readers and 6 writers, independent');
+    expect(html).toContain('Skipped: redis-loss: needs a Redis');
   });
 
   it('escapes hostile report text in markup and in the JSON block', () => {
@@ -295,6 +333,11 @@ describe('renderHtmlReport in headless chromium', () => {
     expect(body).toContain('class="line-p50"');
     expect(body).toContain('class="line-p99"');
     for (const name of report.endpoints) expect(body).toContain(`data-endpoint="${name}"`);
+    expect(attr(open, 'data-routing-bands')).toBe(String(report.endpoints.length));
+    expect(attr(open, 'data-pool-charts')).toBe(String(report.endpoints.length));
+    for (const name of report.endpoints) expect(body).toContain(`data-lane="${name}"`);
+    expect(body).toMatch(/<title>primary: serving · writes to replica-1 /);
+    expect(body).toMatch(/>ejected<\/text>/);
     for (const f of report.faults) expect(body).toContain(`>${f.name}</tspan>`);
     expect(body).toMatch(/>open<\/text>/);
     expect(body).toMatch(/>closed<\/text>/);

@@ -8,11 +8,15 @@ import type {
   DrillReport,
   DrillSample,
   EndpointBand,
+  EndpointState,
   FaultSummary,
   FaultWindow,
   InvariantResult,
+  RoutingBand,
 } from '../../src/drill/report-model.js';
 import { createRng } from '../../src/drill/rng.js';
+import { SCENARIO_INFO, type ScenarioName } from '../../src/drill/scenario-names.js';
+import { targetChecks } from '../../src/drill/summary.js';
 
 export interface SampleReportOptions {
   /** Make the 'no-acknowledged-write-lost' invariant fail (a red verdict). Default false. */
@@ -23,6 +27,10 @@ const SEED = 1337;
 const SECONDS = 60;
 const ENDPOINTS = ['primary', 'replica-1', 'replica-2'] as const;
 const BASE_OPS = 1850;
+/** The wrapped pools' `max`. */
+const POOL_MAX = 16;
+/** When the failover's promotion ended: writes go to replica-1 from then on. */
+const PROMOTED_AT = 46_500;
 
 /** What a fault does to one second of load, relative to the baseline. */
 interface Effect {
@@ -35,6 +43,7 @@ interface Effect {
 }
 
 interface Scenario extends FaultWindow {
+  name: ScenarioName;
   timeToDetectMs: number | null;
   timeToRecoverMs: number | null;
   /** Effects on the seconds after injection: [0] is the window ending 1 s after `start`. */
@@ -130,6 +139,7 @@ const SCENARIOS: Scenario[] = [
     target: 'primary',
     start: 44_000,
     end: 50_000,
+    promotedAt: PROMOTED_AT,
     timeToDetectMs: 410,
     timeToRecoverMs: 1_380,
     effects: [
@@ -167,6 +177,32 @@ function breakerState(endpoint: string, second: number): EndpointBand {
   return 'closed';
 }
 
+/** Routing and connections of an endpoint in second `s`, following its breaker. */
+function laneState(
+  name: string,
+  s: number,
+  breaker: EndpointBand,
+  rnd: () => number,
+): EndpointState {
+  const primary = name === 'primary';
+  let routing: RoutingBand = 'serving';
+  if (breaker === 'open') routing = primary ? 'avoided' : 'ejected';
+  // replica-2 hangs: the health monitor declares it down before its circuit opens
+  if (name === 'replica-2' && s === 18) routing = 'down';
+  const hurt = breaker !== 'closed';
+  const used = hurt ? (primary ? POOL_MAX : 0) : Math.round(3 + rnd() * 5);
+  const idle = hurt ? 0 : Math.round(2 + rnd() * 4);
+  return {
+    routing,
+    pending: hurt && primary ? Math.round(12 + rnd() * 30) : rnd() < 0.1 ? 1 : 0,
+    idle,
+    used,
+    max: POOL_MAX,
+    calls: routing === 'serving' ? Math.round((BASE_OPS / 3) * (0.9 + rnd() * 0.2)) : 0,
+    lagMs: primary ? null : Math.round(rnd() * 40),
+  };
+}
+
 function faultAt(t: number): string | null {
   return SCENARIOS.find((f) => t >= f.start && t < f.end)?.name ?? null;
 }
@@ -185,7 +221,11 @@ function buildSamples(): DrillSample[] {
       e.p99 === undefined ? 9.5 * (0.85 + rnd() * 0.3) : e.p99 * (0.98 + rnd() * 0.04),
     );
     const endpoints: Record<string, EndpointBand> = {};
-    for (const name of ENDPOINTS) endpoints[name] = breakerState(name, s);
+    const endpointState: Record<string, EndpointState> = {};
+    for (const name of ENDPOINTS) {
+      endpoints[name] = breakerState(name, s);
+      endpointState[name] = laneState(name, s, endpoints[name], rnd);
+    }
     samples.push({
       t: s * 1000,
       ok: ops,
@@ -195,7 +235,10 @@ function buildSamples(): DrillSample[] {
       p50,
       p99,
       max: round1(p99 * (1.3 + rnd() * 0.8)),
+      worst: round1(p99 * (1.5 + rnd() * 0.8)),
       endpoints,
+      endpointState,
+      primaryNode: s * 1000 > PROMOTED_AT ? 'replica-1' : 'primary',
       fault: faultAt(s * 1000),
     });
   }
@@ -211,7 +254,7 @@ function summarise(samples: DrillSample[]): FaultSummary[] {
       list.map((s) => s.p99).filter((v): v is number => v !== null);
     const baseline = p99s(before).sort((a, b) => a - b);
     const duringP99 = p99s(samples.filter((s) => s.t > f.start && s.t <= f.end + 1000));
-    return {
+    const row: FaultSummary = {
       name: f.name,
       target: f.target,
       timeToDetectMs: f.timeToDetectMs,
@@ -219,9 +262,38 @@ function summarise(samples: DrillSample[]): FaultSummary[] {
       retries: during.reduce((n, s) => n + s.retries, 0),
       p99BaselineMs: baseline.length > 0 ? baseline[Math.floor(baseline.length / 2)]! : null,
       p99DuringMs: duringP99.length > 0 ? Math.max(...duringP99) : null,
+      readP99BeforeMs: baseline.length > 0 ? baseline[0]! : null,
+      readP99DuringMs: duringP99.length > 0 ? Math.max(...duringP99) * 0.9 : null,
+      readErrors: 0,
+      errorsByCode: errorCodes(during.reduce((n, s) => n + s.errors, 0)),
+      worstCall: {
+        kind: f.target === 'primary' ? 'write' : 'read',
+        startedAt: f.start + 150,
+        latencyMs: f.target === 'primary' ? 2_004 : 1_012,
+        ok: f.target !== 'primary',
+        error: f.target === 'primary' ? 'E_OUTCOME_UNKNOWN' : null,
+      },
+      writesInFlightAtFault: f.target === 'primary' ? 3 : 0,
+      connectsAfterRecovery: { [f.target]: 4 },
+      poolMax: POOL_MAX,
       timeToRecoverMs: f.timeToRecoverMs,
     };
+    if (f.promotedAt !== undefined) {
+      row.writesFlowingAfterMs = 420;
+      row.primaryNodeAfter = 'replica-1';
+    }
+    row.targets = targetChecks(row, POOL_MAX);
+    return row;
   });
+}
+
+/** `n` errors, as the drill's codes would split them. */
+function errorCodes(n: number): Record<string, number> {
+  if (n === 0) return {};
+  const unknown = Math.min(n, 3);
+  return n > unknown
+    ? { E_OUTCOME_UNKNOWN: unknown, E_CIRCUIT_OPEN: n - unknown }
+    : { E_OUTCOME_UNKNOWN: n };
 }
 
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
@@ -281,15 +353,22 @@ export function sampleDrillReport(options: SampleReportOptions = {}): DrillRepor
       concurrency: 32,
       scenarios: SCENARIOS.map((f) => f.name),
       external: false,
+      readers: 26,
+      writers: 6,
+      redis: false,
+      skipped: ['redis-loss: needs a Redis for the read cache (--redis URL, or REDIS_URL)'],
     },
     endpoints: [...ENDPOINTS],
     samples,
-    faults: SCENARIOS.map(({ name, description, target, start, end }) => ({
+    faults: SCENARIOS.map(({ name, description, target, start, end, promotedAt }) => ({
       name,
       description,
       target,
+      endpoint: target,
+      expected: SCENARIO_INFO[name].expected,
       start,
       end,
+      ...(promotedAt === undefined ? {} : { promotedAt }),
     })),
     summary,
     invariants,

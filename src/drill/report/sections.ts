@@ -38,7 +38,13 @@ export function renderHeader(report: DrillReport): string {
     ['Duration', seconds(report.durationMs)],
     ['Seed', String(report.seed)],
     ['Cluster', cluster, cfg.external ? 'external' : 'local, started by the drill'],
-    ['Concurrency', int(cfg.concurrency), 'callers in parallel'],
+    [
+      'Concurrency',
+      int(cfg.concurrency),
+      cfg.readers !== undefined && cfg.writers !== undefined
+        ? `${int(cfg.readers)} readers and ${int(cfg.writers)} writers, independent`
+        : 'callers in parallel',
+    ],
     [
       'Calls ok',
       int(report.totals.ok),
@@ -51,6 +57,15 @@ export function renderHeader(report: DrillReport): string {
     ],
     ['Retries', int(report.totals.retries)],
     ['Writes acknowledged', int(report.totals.writesAcknowledged)],
+    ...(cfg.redis === undefined
+      ? []
+      : [
+          [
+            'Redis cache',
+            cfg.redis ? 'on' : 'off',
+            cfg.redis ? 'half the reads' : 'no Redis answered',
+          ] as [string, string, string],
+        ]),
   ];
   return `<header class="verdict ${pass ? 'pass' : 'fail'}">
   <div class="mark" aria-hidden="true">${pass ? '✓' : '✗'}</div>
@@ -72,11 +87,15 @@ ${facts
     cfg.scenarios.length > 0
       ? cfg.scenarios.map((s) => `<code>${esc(s)}</code>`).join(' → ')
       : '<em>none</em>'
-  }</p>`;
+  }</p>${
+    cfg.skipped && cfg.skipped.length > 0
+      ? `\n<p class="scenarios">Skipped: ${cfg.skipped.map((s) => esc(s)).join('; ')}</p>`
+      : ''
+  }`;
 }
 
 export function renderChart(report: DrillReport): string {
-  const title = `Drill timeline over ${seconds(report.durationMs)}: latency, throughput, fault windows, errors and breaker state per endpoint`;
+  const title = `Drill timeline over ${seconds(report.durationMs)}: latency, throughput, fault windows, errors, breaker state, routing and connections per endpoint`;
   const faults = report.faults
     .map((f) => `${f.name} on ${f.target} from ${seconds(f.start)} to ${seconds(f.end)}`)
     .join('; ');
@@ -93,6 +112,17 @@ export function renderChart(report: DrillReport): string {
     <span><i class="sw sw-closed"></i>closed</span>
     <span><i class="sw sw-half"></i>half-open</span>
     <span><i class="sw sw-open"></i>open</span>
+    <span class="sep">routing:</span>
+    <span><i class="sw sw-serving"></i>serving</span>
+    <span><i class="sw sw-avoided"></i>avoided</span>
+    <span><i class="sw sw-idle"></i>idle</span>
+    <span><i class="sw sw-lagging"></i>lagging</span>
+    <span><i class="sw sw-ejected"></i>ejected</span>
+    <span><i class="sw sw-down"></i>down</span>
+    <span class="sep">connections:</span>
+    <span><i class="sw sw-used"></i>used</span>
+    <span><i class="sw sw-idle-conn"></i>idle</span>
+    <span><i class="sw sw-pending"></i>calls waiting</span>
   </div>
   <div class="chart" id="chart">
     <svg id="timeline" role="img" aria-labelledby="timeline-title timeline-desc" viewBox="0 0 960 420" preserveAspectRatio="xMinYMin meet">
@@ -102,7 +132,65 @@ export function renderChart(report: DrillReport): string {
     <div class="tip" id="chart-tip" hidden></div>
     <noscript><p>The timeline is drawn by a script; the tables below hold the numbers.</p></noscript>
   </div>
+  <p class="note">Each call is counted in the second it <em>started</em>: a call that hangs through a fault counts in the fault, where its latency was caused. Routing says what the pool did with an endpoint: <em>serving</em> (it took calls), <em>avoided</em> (none, while others of its role did: the balancer routed around it or its circuit was open), <em>idle</em> (nobody asked), <em>lagging</em> (held back: replay lag past the bound), <em>ejected</em> (out of read routing), <em>down</em> (declared down: calls refused at once). The primary's lane names the node writes went to.</p>
 </section>`;
+}
+
+/** The figures of one fault that the table's columns do not hold, as list items. */
+function faultFacts(row: FaultSummary, w: FaultWindow | undefined): string[] {
+  const items: string[] = [];
+  if (w?.expected) items.push(`<li class="expected">Expected: ${esc(w.expected)}</li>`);
+  const codes = Object.entries(row.errorsByCode ?? {});
+  if (codes.length > 0) {
+    items.push(
+      `<li>Errors by code: ${codes.map(([c, n]) => `<code>${esc(c)}</code> × ${esc(int(n))}`).join(', ')}${row.readErrors ? ` (${esc(int(row.readErrors))} of them reads)` : ''}</li>`,
+    );
+  }
+  const facts: string[] = [];
+  if (row.writesInFlightAtFault !== undefined) {
+    facts.push(`${int(row.writesInFlightAtFault)} writes in flight at the fault`);
+  }
+  if (row.readP99BeforeMs !== undefined || row.readP99DuringMs !== undefined) {
+    facts.push(
+      `read p99 ${ms(row.readP99BeforeMs ?? null)} before → ${ms(row.readP99DuringMs ?? null)} during`,
+    );
+  }
+  if (row.worstCall) {
+    const c = row.worstCall;
+    facts.push(
+      `worst call: a ${c.kind} started at ${seconds(c.startedAt)}, ${ms(c.latencyMs)}${c.ok ? '' : `, failed (${c.error ?? 'error'})`}`,
+    );
+  }
+  if (facts.length > 0) items.push(`<li>${esc(facts.join('; '))}</li>`);
+  if (row.writesFlowingAfterMs !== undefined) {
+    items.push(
+      `<li>${esc(`Writes flowing ${ms(row.writesFlowingAfterMs)} after the promotion; writes go to ${row.primaryNodeAfter ?? 'an unknown node'}`)}</li>`,
+    );
+  }
+  if (row.lag) {
+    const l = row.lag;
+    items.push(
+      `<li>${esc(`Lag up to ${ms(l.maxLagMs)} (bound ${ms(l.boundMs)}); held back ${ms(l.heldBackAfterMs)} after the pause; ${int(l.callsWhileHeldBack)} calls while held back`)}</li>`,
+    );
+  }
+  if (row.overload) {
+    const o = row.overload;
+    items.push(
+      `<li>${esc(`Overload: ${int(o.offeredPerSec)} calls/s offered, twice the capacity of ${int(o.capacityPerSec)}/s (${int(o.permits)} slots); ${int(o.admitted)} admitted, p99 ${ms(o.admittedP99Ms)} (unloaded ${ms(o.unloadedP99Ms)}); ${int(o.refused)} refused, p99 ${o.refusalP99Ms === null ? '—' : `${o.refusalP99Ms.toFixed(3)} ms`}; ${int(o.failed)} failed otherwise; ${int(o.notSent)} not sent (bound on calls in flight)`)}</li>`,
+    );
+  }
+  const connects = Object.entries(row.connectsAfterRecovery ?? {});
+  if (row.connectsAfterRecovery !== undefined) {
+    items.push(
+      `<li>${esc(`New connections in the first second of recovery: ${connects.length === 0 ? 'none' : connects.map(([e, n]) => `${e} ${int(n)}`).join(', ')}${row.poolMax === undefined ? '' : ` (pool max ${int(row.poolMax)})`}`)}</li>`,
+    );
+  }
+  for (const t of row.targets ?? []) {
+    items.push(
+      `<li><span class="target ${t.ok ? 'ok' : 'bad'}">${t.ok ? 'met' : 'missed'}</span> ${esc(t.name)}: ${esc(t.detail)}</li>`,
+    );
+  }
+  return items;
 }
 
 export function renderSummary(report: DrillReport): string {
@@ -113,6 +201,11 @@ export function renderSummary(report: DrillReport): string {
       row.p99DuringMs !== null &&
       row.p99BaselineMs !== null &&
       row.p99DuringMs > 3 * row.p99BaselineMs;
+    const facts = faultFacts(row, w);
+    const detail =
+      facts.length > 0
+        ? `\n    <tr class="fault-detail"><td colspan="10"><ul>\n      ${facts.join('\n      ')}\n    </ul></td></tr>`
+        : '';
     return `    <tr>
       <td><strong>${esc(row.name)}</strong>${w ? `<div class="desc">${esc(w.description)}</div>` : ''}</td>
       <td>${esc(row.target)}</td>
@@ -122,11 +215,12 @@ export function renderSummary(report: DrillReport): string {
       <td class="num">${esc(int(row.retries))}</td>
       <td class="num">${esc(ms(row.p99BaselineMs))}</td>
       <td class="num${worse ? ' warn' : ''}">${esc(ms(row.p99DuringMs))}</td>
+      <td class="num">${row.worstCall === undefined ? '' : esc(ms(row.worstCall?.latencyMs ?? null))}</td>
       <td class="num${row.timeToRecoverMs === null ? ' bad' : ''}">${esc(ms(row.timeToRecoverMs))}</td>
-    </tr>`;
+    </tr>${detail}`;
   });
   const body =
-    rows.length > 0 ? rows.join('\n') : '    <tr><td colspan="9">No faults were played.</td></tr>';
+    rows.length > 0 ? rows.join('\n') : '    <tr><td colspan="10">No faults were played.</td></tr>';
   return `<section class="card" aria-labelledby="faults-h">
   <h2 id="faults-h">Faults</h2>
   <div class="scroll">
@@ -135,14 +229,22 @@ export function renderSummary(report: DrillReport): string {
       <th scope="col">Fault</th><th scope="col">Target</th><th scope="col" class="num">Window</th>
       <th scope="col" class="num">Time to detect</th><th scope="col" class="num">Errors surfaced</th>
       <th scope="col" class="num">Retries</th><th scope="col" class="num">p99 before</th>
-      <th scope="col" class="num">p99 during</th><th scope="col" class="num">Time to recover</th>
+      <th scope="col" class="num">p99 during</th><th scope="col" class="num">Worst call</th>
+      <th scope="col" class="num">Time to recover</th>
     </tr></thead>
     <tbody>
 ${body}
     </tbody>
   </table>
   </div>
-  <p class="note">Detect: injection to the pool noticing (breaker open or endpoint avoided). Recover: heal to throughput and breakers back to normal. — means not observed.</p>
+  <dl class="howto">
+    <dt>Time to detect</dt><dd>From the injection to the first sign that the pool noticed: the target's circuit opened, it was declared down or ejected, it was shown held back (lagging, ejected, down), or the pool stopped sending it calls while callers kept asking (watched every 100 ms, quiet for 300 ms). For the overload, the first refusal. — means none was seen.</dd>
+    <dt>Time to recover</dt><dd>From the heal to the end of the first one-second sample in which every circuit is closed (endpoints whose node is gone for good excepted) and throughput is back to 80 % of the baseline, looked for before the next fault. — means it did not recover in time.</dd>
+    <dt>Errors surfaced</dt><dd>Calls of the workload that failed and overlapped the fault: running at the injection, or started before the recovery.</dd>
+    <dt>p99 before / during</dt><dd>p99 of the successful calls started before the first fault (the baseline), and of those started between injection and heal.</dd>
+    <dt>Worst call</dt><dd>The slowest call, failed or not, that was running at some moment of the fault window.</dd>
+    <dt>met / missed</dt><dd>The bars of issue 12 that apply to the fault: goals for the library, not invariants (they do not fail the drill).</dd>
+  </dl>
 </section>`;
 }
 

@@ -38,6 +38,15 @@ h2 { font-size: 15px; margin: 0 0 6px; }
 .sw-closed { background: #16a34a; }
 .sw-half { background: #f59e0b; }
 .sw-open { background: repeating-linear-gradient(135deg, #dc2626 0 4px, #b91c1c 4px 6px); }
+.sw-serving { background: #0e7490; }
+.sw-avoided { background: #fbbf24; }
+.sw-idle { background: #cbd5e1; }
+.sw-lagging { background: #a855f7; }
+.sw-ejected { background: #ea580c; }
+.sw-down { background: #7f1d1d; }
+.sw-used { background: #1e40af; }
+.sw-idle-conn { background: #93c5fd; }
+.sw-pending { background: #dc2626; }
 .chart { position: relative; margin-top: 4px; }
 .chart svg { display: block; width: 100%; height: auto; overflow: visible; }
 .chart text { font-size: 11px; fill: #4b5563; font-family: inherit; }
@@ -46,7 +55,10 @@ h2 { font-size: 15px; margin: 0 0 6px; }
 .chart .fault-target { font-weight: 400; fill: #475569; }
 .chart .row-label { font-size: 12px; fill: #111827; font-weight: 600; }
 .chart .band-label { font-size: 10.5px; font-weight: 700; letter-spacing: 0.02em; }
-.chart .on-closed, .chart .on-open { fill: #fff; }
+.chart .on-closed, .chart .on-open, .chart .on-dark { fill: #fff; }
+.chart .on-light { fill: #111827; }
+.chart .lane-title { font-size: 11.5px; fill: #374151; font-weight: 600; }
+.chart .lane-note { font-size: 10.5px; fill: #6b7280; }
 .chart .on-half-open { fill: #111827; }
 .chart .on-unknown { fill: #4b5563; }
 .chart .empty { font-size: 14px; fill: var(--muted); }
@@ -62,6 +74,16 @@ td.bad { color: #b91c1c; font-weight: 600; }
 td.warn { color: #b45309; font-weight: 600; }
 .desc { color: var(--muted); font-size: 12px; white-space: normal; }
 .note { color: var(--muted); font-size: 12px; margin: 6px 0 0; }
+tr.fault-detail td { border-bottom: 2px solid var(--line); padding-top: 0; white-space: normal; }
+.fault-detail ul { margin: 0; padding-left: 18px; color: #374151; font-size: 12.5px; }
+.fault-detail li { margin: 1px 0; }
+.fault-detail .expected { color: #4b5563; }
+.target { font-weight: 600; }
+.target.ok { color: #166534; }
+.target.bad { color: #b91c1c; }
+dl.howto { display: grid; grid-template-columns: max-content 1fr; gap: 4px 14px; margin: 10px 0 0; font-size: 12.5px; }
+dl.howto dt { font-weight: 600; }
+dl.howto dd { margin: 0; color: #4b5563; }
 .invariants { list-style: none; padding: 0; margin: 0; }
 .invariants li { display: flex; align-items: baseline; gap: 12px; padding: 6px 0; border-bottom: 1px solid var(--line); }
 .invariants li:last-child { border-bottom: 0; }

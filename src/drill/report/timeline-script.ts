@@ -14,14 +14,17 @@ import type {
   Attrs,
   BandState,
   Frame,
+  LaneSegment,
   PageData,
   PageDocument,
   PageElement,
+  PageEndpointState,
   PageFault,
   PagePointer,
   PageSample,
   PageWindow,
   Palette,
+  RoutingState,
   Scales,
   Segment,
   Timeline,
@@ -81,6 +84,7 @@ export function drawFrame(tl: Timeline): void {
   );
   const errorTicks = drawErrors(tl, f);
   drawBands(tl, f);
+  const lanes = drawLanes(tl, f);
   if (!tl.samples.length) {
     const middle = { class: 'empty', 'text-anchor': 'middle' };
     txt(f.g, (f.x0 + f.x1) / 2, (f.yTop + f.yBot) / 2, 'no samples recorded', middle);
@@ -92,6 +96,8 @@ export function drawFrame(tl: Timeline): void {
     'fault-windows': tl.faults.length,
     bands: tl.endpoints.length,
     'error-ticks': errorTicks,
+    'routing-bands': lanes,
+    'pool-charts': lanes,
     width: W,
   };
   for (const [key, value] of Object.entries(counts)) {
@@ -177,7 +183,21 @@ export function tipLines(tl: Timeline, s: PageSample, from: number, to: number):
     `throughput ${fmtInt(num(s.opsPerSec) || 0)} ops/s`,
     `errors ${fmtInt(num(s.errors) || 0)}   retries ${fmtInt(num(s.retries) || 0)}`,
     tl.endpoints.map((n) => `${n} ${tl.colour.band[stateOf(s, n)].label}`).join('  ·  '),
+    ...tl.lanes.map((n) => laneTip(tl, s, n)),
   ];
+}
+
+/** One endpoint's routing and connections in a sample, for the tooltip. */
+export function laneTip(tl: Timeline, s: PageSample, name: string): string {
+  const st = laneStateOf(s, name);
+  if (!st) return `${name}: no data`;
+  const node = name === 'primary' && typeof s.primaryNode === 'string' ? ` (${s.primaryNode})` : '';
+  const lag = num(st.lagMs);
+  return (
+    `${name}${node}: ${tl.colour.routing[routingOf(s, name)].label}` +
+    `  ·  ${fmtInt(num(st.used) || 0)} used, ${fmtInt(num(st.idle) || 0)} idle, ${fmtInt(num(st.pending) || 0)} pending` +
+    (lag !== null && lag > 0 ? `  ·  lag ${fmtMs(lag)}` : '')
+  );
 }
 
 // ---- layers, drawn in this order (later ones paint over earlier ones)
@@ -236,13 +256,14 @@ export function drawGrid(tl: Timeline, f: Frame, s: Scales): void {
 }
 
 /**
- * One shaded window per fault across plot, errors and bands, labelled above the plot; a label
- * that would overlap the previous one moves to a second row.
+ * One shaded window per fault across plot, errors and bands, labelled above the plot in up to
+ * three rows: a label goes to the first row where it does not overlap the previous one; when
+ * none has room, it loses its target (the tooltip keeps it) and takes the row that ends first.
  */
 export function drawFaultWindows(tl: Timeline, f: Frame): void {
   const faultG = el('g', { class: 'faults' }, f.g);
   const labelG = el('g', { class: 'fault-labels' }, f.g);
-  const rowEnds = [-Infinity, -Infinity];
+  const rowEnds = [-Infinity, -Infinity, -Infinity];
   for (const fw of tl.faults) {
     const a = sx(f, num(fw.start) || 0);
     const b = sx(f, num(fw.end) || 0);
@@ -256,23 +277,34 @@ export function drawFaultWindows(tl: Timeline, f: Frame): void {
     };
     tooltipTitle(el('rect', shade, faultG), `${fw.name} (${fw.target}): ${fw.description}`);
     const dashed = { stroke: '#64748b', 'stroke-dasharray': '4 3' };
-    el('line', { x1: a, x2: a, y1: f.yTop - 30, y2: f.gridBottom, ...dashed }, faultG);
+    el('line', { x1: a, x2: a, y1: f.yTop - 42, y2: f.gridBottom, ...dashed }, faultG);
     el('line', { x1: b, x2: b, y1: f.yTop - 4, y2: f.gridBottom, ...dashed }, faultG);
-    const label = faultLabel(labelG, fw, a);
-    const len = label.getComputedTextLength ? label.getComputedTextLength() : 100;
-    const row = a >= rowEnds[0]! + 8 ? 0 : a >= rowEnds[1]! + 8 ? 1 : 0;
-    rowEnds[row] = a + 4 + len;
-    label.setAttribute('y', String(row === 0 ? f.yTop - 20 : f.yTop - 8));
+    const { label, target } = faultLabel(labelG, fw, a);
+    const width = () => (label.getComputedTextLength ? label.getComputedTextLength() : 100);
+    let row = rowEnds.findIndex((end) => a >= end + 8);
+    if (row < 0) {
+      label.removeChild(target);
+      row = rowEnds.findIndex((end) => a >= end + 8);
+      if (row < 0) row = rowEnds.indexOf(Math.min(...rowEnds));
+    }
+    // The target's dx is not always counted in the measured length: a little slack.
+    rowEnds[row] = a + 16 + width();
+    label.setAttribute('y', String(f.yTop - 32 + row * 12));
   }
 }
 
 /** The fault's name and, lighter, its target, starting at `a`; its y is set once placed. */
-export function faultLabel(parent: PageElement, fw: PageFault, a: number): PageElement {
-  const t = txt(parent, a + 4, 0, '', { class: 'fault-label' });
-  el('tspan', null, t).textContent = String(fw.name);
-  el('tspan', { class: 'fault-target', dx: 4 }, t).textContent = String(fw.target);
-  tooltipTitle(t, fw.description);
-  return t;
+export function faultLabel(
+  parent: PageElement,
+  fw: PageFault,
+  a: number,
+): { label: PageElement; target: PageElement } {
+  const label = txt(parent, a + 4, 0, '', { class: 'fault-label' });
+  el('tspan', null, label).textContent = String(fw.name);
+  const target = el('tspan', { class: 'fault-target', dx: 4 }, label);
+  target.textContent = String(fw.target);
+  tooltipTitle(label, fw.description);
+  return { label, target };
 }
 
 /** One bar per sample: successful calls per second, on the right-hand axis. */
@@ -457,6 +489,161 @@ export function drawSegment(tl: Timeline, f: Frame, row: PageElement, seg: Segme
   }
 }
 
+// ---- endpoint lanes: what routing did with each endpoint, and its connections
+
+/**
+ * Per endpoint, a routing band (serving, avoided, lagging, ejected, down; on the primary's lane
+ * also the node writes went to) over a small chart of its connections: used and idle stacked,
+ * calls waiting for a connection on top, the pool's max dashed. Returns how many lanes it drew.
+ */
+export function drawLanes(tl: Timeline, f: Frame): number {
+  if (!tl.lanes.length) return 0;
+  const g = el('g', { class: 'lanes' }, f.g);
+  txt(g, f.x0, f.laneY0 - 6, 'routing and connections per endpoint', {
+    class: 'lane-title',
+    'text-anchor': 'start',
+  });
+  tl.lanes.forEach((name, k) => {
+    const y = f.laneY0 + k * f.laneH;
+    const row = el('g', { class: 'lane', 'data-lane': name }, g);
+    txt(row, f.x0 - 8, y + f.rowH / 2 + 4, name, { class: 'row-label', 'text-anchor': 'end' });
+    let i = 0;
+    while (i < tl.samples.length) {
+      const key = laneKey(tl.samples[i], name);
+      let j = i;
+      while (j + 1 < tl.samples.length && laneKey(tl.samples[j + 1], name) === key) j++;
+      const node = name === 'primary' ? tl.samples[i]!.primaryNode : undefined;
+      drawLaneSegment(tl, f, row, {
+        name,
+        st: routingOf(tl.samples[i], name),
+        node: typeof node === 'string' ? node : null,
+        y,
+        from: tl.windows[i]![0],
+        to: tl.windows[j]![1],
+      });
+      i = j + 1;
+    }
+    drawPoolChart(tl, f, row, name, y + f.rowH + 4);
+  });
+  return tl.lanes.length;
+}
+
+/** What makes two samples one segment of a lane: the routing state, and the primary's node. */
+export function laneKey(sample: PageSample | undefined, name: string): string {
+  const node = name === 'primary' && sample ? String(sample.primaryNode ?? '') : '';
+  return `${routingOf(sample, name)}|${node}`;
+}
+
+export function drawLaneSegment(tl: Timeline, f: Frame, row: PageElement, seg: LaneSegment): void {
+  const swatch = tl.colour.routing[seg.st];
+  const a = sx(f, seg.from);
+  const b = sx(f, seg.to);
+  const rect = el(
+    'rect',
+    {
+      x: a,
+      y: seg.y,
+      width: Math.max(0.5, b - a),
+      height: f.rowH,
+      fill: swatch.fill,
+      class: `route-${seg.st}`,
+    },
+    row,
+  );
+  const node = seg.node ? ` · writes to ${seg.node}` : '';
+  const span = `${fmtT(seg.from, tl.longTime)} – ${fmtT(seg.to, tl.longTime)}`;
+  tooltipTitle(rect, `${seg.name}: ${swatch.label}${node} ${span}`);
+  const dark =
+    seg.st === 'serving' || seg.st === 'down' || seg.st === 'ejected' || seg.st === 'lagging';
+  const lab = txt(
+    row,
+    (a + b) / 2,
+    seg.y + f.rowH / 2 + 4,
+    `${swatch.label}${seg.node ? ` (${seg.node})` : ''}`,
+    {
+      class: `band-label ${dark ? 'on-dark' : 'on-light'}`,
+      'text-anchor': 'middle',
+      'pointer-events': 'none',
+    },
+  );
+  const fits = (l: PageElement) =>
+    (l.getComputedTextLength ? l.getComputedTextLength() : 40) + 6 <= b - a;
+  if (!fits(lab)) lab.textContent = swatch.label;
+  if (!fits(lab)) lab.textContent = '';
+}
+
+/** The connections chart of one lane, `y` its top. */
+export function drawPoolChart(
+  tl: Timeline,
+  f: Frame,
+  row: PageElement,
+  name: string,
+  y: number,
+): void {
+  const chart = el('g', { class: 'pool-chart', 'data-pool': name }, row);
+  el(
+    'rect',
+    { x: f.x0, y, width: f.x1 - f.x0, height: f.poolH, fill: '#fafafa', stroke: '#e5e7eb' },
+    chart,
+  );
+  // Connections on a scale of their own (up to the pool's max); calls waiting, which can be
+  // many more, hang from the top on a square-root scale so that a few still show.
+  let peak = 1;
+  let poolMax: number | null = null;
+  let peakPending = 0;
+  for (const s of tl.samples) {
+    const st = laneStateOf(s, name);
+    if (!st) continue;
+    const max = num(st.max);
+    if (max !== null) poolMax = Math.max(poolMax ?? 0, max);
+    peakPending = Math.max(peakPending, num(st.pending) || 0);
+    peak = Math.max(peak, max || 0, (num(st.used) || 0) + (num(st.idle) || 0));
+  }
+  const h = (v: number) => (v / peak) * f.poolH;
+  const bottom = y + f.poolH;
+  tl.samples.forEach((s, i) => {
+    const st = laneStateOf(s, name);
+    if (!st) return;
+    const a = sx(f, tl.windows[i]![0]);
+    const b = sx(f, tl.windows[i]![1]);
+    const gap = b - a > 4 ? 1 : 0;
+    const width = Math.max(0.5, b - a - gap);
+    const used = num(st.used) || 0;
+    const idle = num(st.idle) || 0;
+    const pending = num(st.pending) || 0;
+    if (used > 0)
+      el(
+        'rect',
+        { x: a + gap / 2, y: bottom - h(used), width, height: h(used), fill: tl.colour.used },
+        chart,
+      );
+    if (idle > 0) {
+      const top = bottom - h(used + idle);
+      el('rect', { x: a + gap / 2, y: top, width, height: h(idle), fill: tl.colour.idle }, chart);
+    }
+    if (pending > 0) {
+      const ph = Math.max(3, 0.6 * f.poolH * Math.sqrt(pending / peakPending));
+      el(
+        'rect',
+        { x: a + gap / 2, y, width, height: ph, fill: tl.colour.pending, 'fill-opacity': 0.85 },
+        chart,
+      );
+    }
+  });
+  if (poolMax !== null) {
+    const my = bottom - h(poolMax);
+    el(
+      'line',
+      { x1: f.x0, x2: f.x1, y1: my, y2: my, stroke: '#475569', 'stroke-dasharray': '3 3' },
+      chart,
+    );
+  }
+  txt(chart, f.x0 - 8, y + f.poolH / 2 + 4, 'conns', { class: 'lane-note', 'text-anchor': 'end' });
+  const right = { class: 'lane-note', 'text-anchor': 'start' };
+  txt(chart, f.x1 + 6, y + 12, `max ${poolMax === null ? '?' : fmtInt(poolMax)}`, right);
+  if (peakPending > 0) txt(chart, f.x1 + 6, y + f.poolH - 3, `${fmtInt(peakPending)} wait`, right);
+}
+
 // ---- the report read back from the page, geometry and scales
 
 export function palette(): Palette {
@@ -467,6 +654,18 @@ export function palette(): Palette {
       open: { fill: '#dc2626', label: 'open' },
       unknown: { fill: '#e5e7eb', label: 'no data' },
     },
+    routing: {
+      serving: { fill: '#0e7490', label: 'serving' },
+      idle: { fill: '#cbd5e1', label: 'idle' },
+      avoided: { fill: '#fbbf24', label: 'avoided' },
+      lagging: { fill: '#a855f7', label: 'lagging' },
+      ejected: { fill: '#ea580c', label: 'ejected' },
+      down: { fill: '#7f1d1d', label: 'down' },
+      unknown: { fill: '#e5e7eb', label: 'no data' },
+    },
+    used: '#1e40af',
+    idle: '#93c5fd',
+    pending: '#dc2626',
     p50: '#1d4ed8',
     p99: '#9333ea',
     ops: '#dbeafe',
@@ -503,6 +702,11 @@ export function readTimeline(doc: PageDocument): Timeline | null {
   const faults = (Array.isArray(data.faults) ? data.faults : []) as PageFault[];
   const endpoints: unknown[] = Array.isArray(data.endpoints) ? data.endpoints : [];
   const windows = sampleWindows(samples);
+  // A lane for each endpoint that some sample describes, in the endpoints' order.
+  const lanes: string[] = [];
+  for (const name of endpoints) {
+    if (samples.some((sm) => laneStateOf(sm, name))) lanes.push(String(name));
+  }
   let tMax = Math.max(
     num(data.durationMs) || 0,
     samples.length ? windows[windows.length - 1]![1] : 0,
@@ -510,7 +714,19 @@ export function readTimeline(doc: PageDocument): Timeline | null {
   );
   for (const fault of faults) tMax = Math.max(tMax, num(fault.end) || 0);
   const longTime = tMax > 180000;
-  return { svg, box, tip, samples, faults, endpoints, windows, tMax, longTime, colour: palette() };
+  return {
+    svg,
+    box,
+    tip,
+    samples,
+    faults,
+    endpoints,
+    lanes,
+    windows,
+    tMax,
+    longTime,
+    colour: palette(),
+  };
 }
 
 /** A breaker state the page knows, else 'unknown'. */
@@ -519,19 +735,62 @@ export function stateOf(sample: PageSample | undefined, name: unknown): BandStat
   return s === 'closed' || s === 'half-open' || s === 'open' ? s : 'unknown';
 }
 
+/** An endpoint's routing and connections in a sample, when it is an object. */
+export function laneStateOf(
+  sample: PageSample | undefined,
+  name: unknown,
+): PageEndpointState | undefined {
+  const states = sample?.endpointState;
+  const st = states && typeof states === 'object' ? states[String(name)] : undefined;
+  return st && typeof st === 'object' ? st : undefined;
+}
+
+/** A routing state the page knows, else 'unknown'. */
+export function routingOf(sample: PageSample | undefined, name: unknown): RoutingState {
+  const r = laneStateOf(sample, name)?.routing;
+  return r === 'serving' ||
+    r === 'idle' ||
+    r === 'avoided' ||
+    r === 'lagging' ||
+    r === 'ejected' ||
+    r === 'down'
+    ? r
+    : 'unknown';
+}
+
 /** The geometry of a chart `W` units wide (its height follows from the endpoints). */
 export function frameOf(tl: Timeline, W: number): Omit<Frame, 'g'> {
   const plotH = W < 800 ? 200 : 250;
-  const yTop = 44;
+  const yTop = 56;
   const yBot = yTop + plotH;
   const rowH = 20;
   const rowGap = 6;
   const errY = yBot + 30;
   const bandY0 = errY + rowH + rowGap;
-  const H = bandY0 + tl.endpoints.length * (rowH + rowGap) + 6;
+  const bandsEnd = bandY0 + tl.endpoints.length * (rowH + rowGap);
+  const poolH = 34;
+  const laneH = rowH + 4 + poolH + 2 * rowGap;
+  const laneY0 = bandsEnd + (tl.lanes.length ? 18 : 0);
+  const H = laneY0 + tl.lanes.length * laneH + 6;
   const x0 = 86;
   const x1 = W - 64;
-  return { W, H, x0, x1, yTop, yBot, gridBottom: H - 6, rowH, rowGap, errY, bandY0, tMax: tl.tMax };
+  return {
+    W,
+    H,
+    x0,
+    x1,
+    yTop,
+    yBot,
+    gridBottom: H - 6,
+    rowH,
+    rowGap,
+    errY,
+    bandY0,
+    laneY0,
+    laneH,
+    poolH,
+    tMax: tl.tMax,
+  };
 }
 
 /** Latency axis from the decade below the fastest p50/p99 to the decade above the slowest. */

@@ -53,6 +53,17 @@ export interface PageData {
   readonly durationMs?: unknown;
 }
 
+/** One endpoint's routing and connections in a sample, as the page reads them back. */
+export interface PageEndpointState {
+  readonly routing?: unknown;
+  readonly pending?: unknown;
+  readonly idle?: unknown;
+  readonly used?: unknown;
+  readonly max?: unknown;
+  readonly calls?: unknown;
+  readonly lagMs?: unknown;
+}
+
 export interface PageSample {
   readonly t?: unknown;
   readonly opsPerSec?: unknown;
@@ -62,6 +73,8 @@ export interface PageSample {
   readonly retries?: unknown;
   readonly fault?: unknown;
   readonly endpoints?: Readonly<Record<string, unknown>>;
+  readonly endpointState?: Readonly<Record<string, PageEndpointState | undefined>>;
+  readonly primaryNode?: unknown;
 }
 
 export interface PageFault {
@@ -75,9 +88,30 @@ export interface PageFault {
 /** A breaker band's state; 'unknown' when a sample does not say. */
 export type BandState = 'closed' | 'half-open' | 'open' | 'unknown';
 
+/** What routing did with an endpoint in a sample (report-model's RoutingBand); 'unknown' when a sample does not say. */
+export type RoutingState =
+  | 'serving'
+  | 'avoided'
+  | 'idle'
+  | 'lagging'
+  | 'ejected'
+  | 'down'
+  | 'unknown';
+
+/** A band's colour and the word written on it. */
+export interface Swatch {
+  readonly fill: string;
+  readonly label: string;
+}
+
 /** Colours of the chart (the legend in the page's markup uses the same). */
 export interface Palette {
-  readonly band: Readonly<Record<BandState, { readonly fill: string; readonly label: string }>>;
+  readonly band: Readonly<Record<BandState, Swatch>>;
+  readonly routing: Readonly<Record<RoutingState, Swatch>>;
+  /** Connections chart: used, idle, pending. */
+  readonly used: string;
+  readonly idle: string;
+  readonly pending: string;
   readonly p50: string;
   readonly p99: string;
   readonly ops: string;
@@ -96,6 +130,8 @@ export interface Timeline {
   readonly samples: readonly PageSample[];
   readonly faults: readonly PageFault[];
   readonly endpoints: readonly unknown[];
+  /** Endpoints whose routing and connections the samples carry (a lane each). */
+  readonly lanes: readonly string[];
   /** [from, to] of each sample, ms since the start. */
   readonly windows: ReadonlyArray<readonly [number, number]>;
   /** The time axis ends here, ms. */
@@ -119,6 +155,11 @@ export interface Frame {
   readonly rowGap: number;
   readonly errY: number;
   readonly bandY0: number;
+  /** Top of the first endpoint lane (routing band, then connections chart). */
+  readonly laneY0: number;
+  /** Height of one lane, and of its connections chart. */
+  readonly laneH: number;
+  readonly poolH: number;
   readonly tMax: number;
 }
 
@@ -132,6 +173,17 @@ export interface Scales {
 
 /** Attributes of a new SVG element. */
 export type Attrs = Readonly<Record<string, string | number>>;
+
+/** One run of samples in the same routing state (and, for the primary, the same node). */
+export interface LaneSegment {
+  readonly name: string;
+  readonly st: RoutingState;
+  /** The node writes went to, on the primary's lane. */
+  readonly node: string | null;
+  readonly y: number;
+  readonly from: number;
+  readonly to: number;
+}
 
 /** One run of samples in the same breaker state, for one endpoint. */
 export interface Segment {
