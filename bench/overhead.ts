@@ -30,7 +30,7 @@ export interface OverheadResult {
 }
 
 /** Runs `calls` calls of `one` spread over `concurrency` workers; ns per call. */
-async function timeCalls(
+export async function timeCalls(
   one: () => Promise<unknown>,
   calls: number,
   concurrency: number,

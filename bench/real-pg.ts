@@ -12,6 +12,7 @@ import type { BenchPlan } from './config.js';
 import { type PairedResult, pairedRounds } from './paired.js';
 import type { BenchServer } from './server.js';
 import { ResilientPool } from './subject.js';
+import type { Variant } from './variants.js';
 
 const SQL = 'SELECT 1';
 
@@ -21,16 +22,24 @@ export interface PgCaseResult extends PairedResult {
   note?: string;
 }
 
+/** With `variant`, the wrapped side has that feature on (case 1b: metrics, tracing). */
 export async function queryVsRaw(
   server: BenchServer,
   concurrency: number,
   plan: BenchPlan,
+  variant?: Variant,
 ): Promise<PgCaseResult> {
   const pool = server.createPool({ max: concurrency });
-  const db = new ResilientPool({ primary: pool, logger: false, ownsPools: false });
+  const setup = variant?.setup();
+  const db = new ResilientPool({
+    primary: pool,
+    logger: false,
+    ownsPools: false,
+    ...setup?.options,
+  });
   try {
     const result = await pairedRounds(
-      'query',
+      variant === undefined ? 'query' : `query, ${variant.label}`,
       concurrency,
       () => pool.query(SQL),
       () => db.query(SQL),
@@ -40,6 +49,7 @@ export async function queryVsRaw(
   } finally {
     await db.end();
     await pool.end();
+    await setup?.shutdown();
   }
 }
 

@@ -3,7 +3,10 @@
  * pg.Pool measured in the same run (DESIGN.md, "Rules that keep it fast").
  *
  *   1. real PostgreSQL, `SELECT 1`: ResilientPool.query vs pg.Pool.query, concurrency 1 and 32
+ *   1b. the same at concurrency 32 with OpenTelemetry metrics, then tracing, on (the real SDK)
  *   2. in-process (FakePool, no I/O): ns per call the wrapper adds, concurrency 1 and 32
+ *   2b. in-process: ns per call each feature adds when on (metrics, tracing, adaptive limit,
+ *      failover buffering, consolidation), against the same pool with it off
  *   3. refusals: ns per call for an open circuit and for a full queue
  *   4. real PostgreSQL: db.read over two replica pools vs pg.Pool.query, concurrency 32
  *   5. cache hit: db.read(..., { cache: true }) vs ioredis GET + JSON.parse (needs Redis)
@@ -18,6 +21,7 @@
 import os from 'node:os';
 import { CACHE_READ_AS, type CacheBenchResult, cacheBench } from './cache.js';
 import { parsePlan } from './config.js';
+import { type FeatureCostResult, featureCost } from './feature-cost.js';
 import { fingerprint } from './fingerprint.js';
 import { fakeOverhead, type OverheadResult } from './overhead.js';
 import {
@@ -32,6 +36,7 @@ import { circuitOpenCost, queueFullCost, type RejectionResult, references } from
 import { type BenchServer, openServer } from './server.js';
 import { fmtInt, fmtNs, fmtRatio, round } from './stats.js';
 import { note, printTable } from './table.js';
+import { IN_PROCESS_VARIANTS, METRICS_ON, TRACING_ON } from './variants.js';
 
 const plan = parsePlan(process.argv.slice(2));
 
@@ -75,6 +80,8 @@ try {
 }
 
 const pgResults: PgCaseResult[] = [];
+const telemetryResults: PgCaseResult[] = [];
+const featureCosts: FeatureCostResult[] = [];
 let readResult: PgCaseResult | undefined;
 let cacheResult: CacheBenchResult | undefined;
 let peerResult: PeerBenchResult | undefined;
@@ -97,6 +104,16 @@ try {
     printPgTable(
       `1. Real PostgreSQL, SELECT 1: ResilientPool.query vs pg.Pool.query (${plan.pgRounds} alternating round pairs of ${plan.pgRoundMs} ms, same pool, max = concurrency)`,
       pgResults,
+    );
+    for (const variant of [METRICS_ON, TRACING_ON]) {
+      const result = await attempt(`case 1b (${variant.label})`, () =>
+        queryVsRaw(srv, 32, plan, variant),
+      );
+      if (result !== undefined) telemetryResults.push(result);
+    }
+    printPgTable(
+      `1b. Real PostgreSQL, SELECT 1, concurrency 32, with OpenTelemetry on (the real SDK: a periodic metric reader, a batch span processor exporting nowhere) vs pg.Pool.query`,
+      telemetryResults,
     );
   }
 
@@ -128,6 +145,26 @@ try {
       fmtRatio(o.ratio),
       fmtRatio(o.medianPairRatio),
       READ_NS,
+    ]),
+    true,
+  );
+
+  // ---- 2b. what each feature costs per call when on, in process -------------------------------
+  for (const variant of IN_PROCESS_VARIANTS) {
+    const result = await attempt(`case 2b (${variant.label})`, () =>
+      featureCost(variant, 32, plan),
+    );
+    if (result !== undefined) featureCosts.push(result);
+  }
+  printTable(
+    `2b. In-process, FakePool, concurrency 32: each feature on vs the same pool with it off (${plan.cpuRounds} round pairs of ${fmtInt(plan.cpuCalls)} calls)`,
+    ['feature', 'off ns/call', 'on ns/call', 'cost ns/call', 'pair-median cost'],
+    featureCosts.map((f) => [
+      f.feature,
+      fmtNs(f.offNs),
+      fmtNs(f.onNs),
+      fmtNs(f.costNs),
+      fmtNs(f.medianPairCostNs),
     ]),
     true,
   );
@@ -187,12 +224,20 @@ console.log('\nSummary (each line says how to read its ratio; 1.000 = no cost)')
 for (const r of pgResults) {
   console.log(pgSummary('query', r));
 }
+for (const r of telemetryResults) {
+  console.log(`${pgSummary('query', r)} with ${r.case.replace(/^query, /, '')}`);
+}
 if (readResult !== undefined) {
   console.log(pgSummary('read ', readResult));
 }
 for (const o of overhead) {
   console.log(
     `  in-proc   query   c=${String(o.concurrency).padEnd(2)}  ratio ${fmtRatio(o.ratio)} [${READ_NS}]  overhead ${fmtNs(o.overheadNs)} ns/call (pair median ${fmtNs(o.medianPairOverheadNs)} ns)`,
+  );
+}
+for (const f of featureCosts) {
+  console.log(
+    `  in-proc   c=32  ${f.feature}: +${fmtNs(f.costNs)} ns/call (pair median ${fmtNs(f.medianPairCostNs)} ns)`,
   );
 }
 for (const r of rejections.filter((x) => !x.kind.startsWith('ref:'))) {
@@ -230,6 +275,15 @@ if (plan.json) {
     serverProblem: serverProblem ?? null,
     strayConnectionErrors: strayErrors,
     realQuery: pgResults.map(jsonPg),
+    realQueryWithTelemetry: telemetryResults.map(jsonPg),
+    featureCosts: featureCosts.map((f) => ({
+      feature: f.feature,
+      concurrency: f.concurrency,
+      offNsPerCall: round(f.offNs, 1),
+      onNsPerCall: round(f.onNs, 1),
+      costNsPerCall: round(f.costNs, 1),
+      medianPairCostNs: round(f.medianPairCostNs, 1),
+    })),
     realRead: readResult === undefined ? null : jsonPg(readResult),
     readRatioAs: {
       realQuery: READ_OPS,
