@@ -10,6 +10,7 @@ import type { PgClientLike, PgPoolLike } from '../pg-like.js';
 import { describeError } from '../telemetry/describe-error.js';
 import type { EndpointRole } from '../telemetry/events.js';
 import type { LoggerLike } from '../telemetry/logger.js';
+import { type ConnectPacer, MUST_WAIT, type PacerWait } from './connect-pacer.js';
 import { type ConnectionHygiene, isReadOnlyPrimaryError, runCheck } from './hygiene.js';
 import { adopt, disown, type Lease } from './lease.js';
 
@@ -40,6 +41,8 @@ export interface AcquireContext {
   readonly timings: object | undefined;
   /** A connection this checkout asked the wrapped pool to open was opened in `ms`. */
   connectionCreated(ms: number): void;
+  /** Paces the connections the endpoint opens after an outage (connect-pacer.ts). */
+  readonly pacer: ConnectPacer;
 }
 
 /** pg's own default pool size, for pools that do not expose `options.max`. */
@@ -100,15 +103,20 @@ export function acquireClient(
     return;
   }
   // A connect left with only what a wait in our own queue spared of the acquire timeout says
-  // nothing about the server when it runs out; nor does one that waited for others' clients.
-  const saturated = isSaturated(pool) || timeoutMs < ctx.acquireTimeout;
+  // nothing about the server when it runs out; nor does one that waited for others' clients, or
+  // for the connection pacer's allowance.
+  let saturated = isSaturated(pool) || timeoutMs < ctx.acquireTimeout;
   const deadline = deadlineAt ?? Date.now() + timeoutMs;
   let gaveUp = false;
+  /** Set while waiting for the pacer's allowance. */
+  let pacerWait: PacerWait | undefined;
   const stopWaiting = () => {
     gaveUp = true;
     lease.stopConnecting = undefined;
     clearTimeout(timer);
     if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort);
+    pacerWait?.cancel();
+    pacerWait = undefined;
   };
   const giveUp = (err: Error) => {
     if (gaveUp) return;
@@ -126,8 +134,29 @@ export function acquireClient(
   lease.stopConnecting = () => {
     if (!gaveUp) stopWaiting();
   };
-  const openedFrom = ctx.timings !== undefined && opensConnection(pool) ? performance.now() : -1;
-  pool.connect((err, client) => {
+  // After an outage, opening a connection waits for the pacer's allowance (an idle client is
+  // taken as usual): `connect` runs again when a client comes back or an attempt settles.
+  const { pacer } = ctx;
+  let ticket = -1;
+  let openedFrom = -1;
+  const connect = (): void => {
+    pacerWait = undefined;
+    if (gaveUp) return;
+    if (pacer.active && opensConnection(pool)) {
+      ticket = pacer.tryOpen();
+      if (ticket === MUST_WAIT) {
+        saturated = true;
+        pacerWait = pacer.wait(connect);
+        return;
+      }
+    }
+    // Timed from here, so that a wait for the pacer is not counted as the server's connect time.
+    openedFrom = ctx.timings !== undefined && opensConnection(pool) ? performance.now() : -1;
+    pool.connect(onConnected);
+  };
+  const onConnected = (err: Error | undefined, client: PgClientLike | undefined): void => {
+    // The attempt's outcome is the server's, whether or not this caller still waits for it.
+    if (ticket >= 0) pacer.settled(ticket, !err && client !== undefined);
     if (openedFrom >= 0 && !err && client !== undefined) {
       ctx.connectionCreated(performance.now() - openedFrom);
     }
@@ -145,7 +174,8 @@ export function acquireClient(
     } else {
       prepare(ctx, client, lease, attempt, timeoutMs, signal, done, deadline);
     }
-  });
+  };
+  connect();
 }
 
 /**

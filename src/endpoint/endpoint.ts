@@ -11,6 +11,7 @@ import { EndpointDownError, PoolClosedError, withoutStack } from '../errors.js';
 import { parseLsn } from '../health/lsn.js';
 import type { EndpointHealth } from '../health/types.js';
 import { adaptiveLimitFor } from '../options/adaptive-limit.js';
+import { generationsFor, sweepIntervalMs } from '../options/outlier.js';
 import type { ResolvedEndpointConfig, ResolvedOptions } from '../options/resolved.js';
 import type { PgClientLike, PgPoolLike, QueryResultLike } from '../pg-like.js';
 import type { BalancerTarget } from '../routing/balancers/balancer.js';
@@ -31,6 +32,7 @@ import type {
 import { type Done, waitedOnOthers } from './acquire.js';
 import { AdaptiveLimit } from './adaptive-limit.js';
 import { ADMITTED, type Admission, QUEUED, type Refused, refused } from './admission.js';
+import { ConnectPacer } from './connect-pacer.js';
 import { EndpointBreaker } from './endpoint-breaker.js';
 import { Gate } from './gate.js';
 import { HeldClient } from './held-client.js';
@@ -75,11 +77,8 @@ export interface EndpointCounters {
   readmissions: number;
 }
 
-/**
- * A statement in flight this many sweeps of the generation counter is slow. The sweep runs every
- * `slowCallMs / 2`, so it is noticed between 1 and 1.5 times `slowCallMs` after it was sent.
- */
-const SLOW_GENERATIONS = 3;
+/** pg's own default pool size, for a pool that does not expose `options.max`. */
+const PG_DEFAULT_MAX = 10;
 
 /** Latency windows of 6 slots of 10 s: percentiles over the last minute. */
 export const LATENCY_SLOT_MS = 10_000;
@@ -169,6 +168,16 @@ export class Endpoint implements BalancerTarget, ObservedEndpoint {
   /** False while the health monitor holds this endpoint back (ejected or lagging). */
   private routable = true;
   private readonly slowCallsEnabled: boolean;
+  /**
+   * A statement in flight this many sweeps of the generation counter is slow: the sweep's period
+   * comes from the options (options/outlier.ts), so this is noticed between `slowCallMs` and
+   * `slowCallMs` plus two periods after the statement was sent.
+   */
+  private readonly slowGenerations: number;
+  /** Slow start's share of reads (routing/slow-start.ts): 1 outside a ramp. */
+  share = 1;
+  /** Paces the connections opened after an outage (connect-pacer.ts). */
+  readonly pacer: ConnectPacer;
 
   constructor(
     config: ResolvedEndpointConfig,
@@ -185,6 +194,15 @@ export class Endpoint implements BalancerTarget, ObservedEndpoint {
     this.acquireTimeout = options.queue.acquireTimeout;
     this.hygiene = new ConnectionHygiene(options.hygiene);
     this.slowCallsEnabled = options.breaker.enabled && options.breaker.slowCallMs > 0;
+    const sweepMs = sweepIntervalMs(options.breaker, options.recovery);
+    this.slowGenerations =
+      sweepMs === undefined
+        ? Number.POSITIVE_INFINITY
+        : generationsFor(options.breaker.slowCallMs, sweepMs);
+    this.pacer = new ConnectPacer(
+      config.pool.options?.max ?? PG_DEFAULT_MAX,
+      options.recovery.connectPacing.enabled,
+    );
     this.gate = new Gate({
       name: config.name,
       maxConcurrent: config.maxConcurrent,
@@ -331,6 +349,8 @@ export class Endpoint implements BalancerTarget, ObservedEndpoint {
       `resilient-pool: endpoint "${this.name}" declared down: ${reason}`,
     );
     this.breaker.holdOpen();
+    // Coming back, it opens one connection first, then doubles (storm control).
+    this.pacer.restart();
     this.hooks.down({ endpoint: this.name, role: this.role, reason });
     this.endEverything(() => this.downError());
   }
@@ -366,13 +386,17 @@ export class Endpoint implements BalancerTarget, ObservedEndpoint {
 
   /**
    * Advances the generation and counts statements in flight for too long as health failures,
-   * each once. Run by the pool every `breaker.slowCallMs / 2`.
+   * each once. Run by the pool's housekeeping, every `sweepIntervalMs()` (options/outlier.ts).
    */
   sweep(): void {
     const generation = ++this.generation;
     if (!this.slowCallsEnabled || this.active.size === 0) return;
     for (const lease of this.active) {
-      if (lease.sentAt < 0 || lease.slowCounted || generation - lease.sentAt < SLOW_GENERATIONS) {
+      if (
+        lease.sentAt < 0 ||
+        lease.slowCounted ||
+        generation - lease.sentAt < this.slowGenerations
+      ) {
         continue;
       }
       lease.slowCounted = true;
@@ -429,6 +453,7 @@ export class Endpoint implements BalancerTarget, ObservedEndpoint {
 
   releasePermit(): void {
     this.gate.release();
+    this.pacer.clientReturned();
   }
 
   /**
@@ -497,7 +522,8 @@ export class Endpoint implements BalancerTarget, ObservedEndpoint {
   ): Promise<QueryResultLike> {
     return new Promise<QueryResultLike>((resolve, reject) => {
       const finish: Done<QueryResultLike> = (err, result) => {
-        this.gate.release();
+        // The client is back in the pool (or destroyed): a call waiting to open one may go.
+        this.releasePermit();
         if (err) reject(this.afterFailure(err));
         else resolve(result as QueryResultLike);
       };
@@ -523,7 +549,7 @@ export class Endpoint implements BalancerTarget, ObservedEndpoint {
     return new Promise<PgClientLike>((resolve, reject) => {
       const finish: Done<PgClientLike> = (err, client) => {
         if (err) {
-          this.gate.release();
+          this.releasePermit();
           reject(this.afterFailure(err));
         } else {
           resolve(client as PgClientLike);
@@ -596,6 +622,8 @@ export class Endpoint implements BalancerTarget, ObservedEndpoint {
     if (state === 'open') transitions.open++;
     else if (state === 'half-open') transitions.halfOpen++;
     else transitions.closed++;
+    // An outage: the connections opened once it is over are paced.
+    if (state === 'open') this.pacer.restart();
     const level = state === 'open' ? 'warn' : 'info';
     this.logger[level](
       { endpoint: this.name, role: this.role, state, previous },

@@ -4,8 +4,13 @@
  * probe fails or whose circuit opens, holds back a replica that lags past the thresholds, and
  * re-admits an ejected replica only after a probe succeeds (not merely after a timer: the
  * mysql2 PoolCluster trap), waiting longer each time it keeps failing.
+ *
+ * Outlier ejection (routing/outlier-ejection.ts) learns from the probes too: it is told when
+ * each probe starts and settles, and may ask for one out of the rounds (`probeNow`) when a
+ * replica's statements go unanswered, so that a silent replica is confirmed in well under a
+ * round.
  */
-import { classify } from '../classify.js';
+import { classify, isServerError } from '../classify.js';
 import type { Endpoint } from '../endpoint/endpoint.js';
 import type { ResilientPoolEvents } from '../telemetry/events.js';
 import type { LoggerLike } from '../telemetry/logger.js';
@@ -23,6 +28,14 @@ export interface HealthHooks {
   readmit(payload: ResilientPoolEvents['readmit']): void;
   /** A probe of the endpoint failed (each round it keeps failing). */
   probeFailed(endpoint: Endpoint): void;
+  /** A probe of the endpoint was sent (a round's, or one asked for with `probeNow`). */
+  probeStarted?(endpoint: Endpoint): void;
+  /**
+   * The probe settled. `answered`: the server answered it, with a result or an error of its
+   * own (a refusal such as 53300 is an answer too); false for no answer in time or a lost
+   * connection.
+   */
+  probeSettled?(endpoint: Endpoint, answered: boolean): void;
 }
 
 /** Re-admission waits 1 s, 2 s, 4 s ... up to this after repeated ejections. */
@@ -46,6 +59,8 @@ function answeredCalls(endpoint: Endpoint): number {
 export class HealthMonitor {
   private readonly tracked: Tracked[];
   private timer: ReturnType<typeof setInterval> | undefined;
+  /** Set by `stop()`: a probe that settles after it changes nothing. */
+  private stopped = false;
 
   constructor(
     endpoints: readonly Endpoint[],
@@ -68,6 +83,7 @@ export class HealthMonitor {
   }
 
   stop(): void {
+    this.stopped = true;
     clearInterval(this.timer);
     for (const t of this.tracked) t.prober.close();
   }
@@ -78,13 +94,39 @@ export class HealthMonitor {
     if (t !== undefined && endpoint.role === 'replica') this.eject(t, 'circuit open');
   }
 
+  /**
+   * Probes `endpoint` now, out of the rounds, unless a probe of it is already running (outlier
+   * ejection asks when a replica's statements go unanswered). A failure counts as a round's
+   * would; a success lifts a down endpoint, while lag and re-admission wait for the next round,
+   * which compares the replica with the primary.
+   */
+  probeNow(endpoint: Endpoint): void {
+    const t = this.tracked.find((x) => x.endpoint === endpoint);
+    if (t === undefined || t.probing || this.stopped) return;
+    t.probing = true;
+    const answeredBefore = answeredCalls(endpoint);
+    void this.probe(t).then(
+      () => {
+        t.probing = false;
+        if (!this.stopped) endpoint.markUp();
+      },
+      (reason: unknown) => {
+        t.probing = false;
+        if (!this.stopped) {
+          this.onProbeFailed(t, reason, answeredBefore !== answeredCalls(endpoint));
+        }
+      },
+    );
+  }
+
   /** One round of probes (run by the timer; exposed for tests). */
   async tick(): Promise<void> {
     const round = this.tracked.filter((t) => !t.probing);
     for (const t of round) t.probing = true;
     const answeredBefore = round.map((t) => answeredCalls(t.endpoint));
-    const outcomes = await Promise.allSettled(round.map((t) => t.prober.probe()));
+    const outcomes = await Promise.allSettled(round.map((t) => this.probe(t)));
     for (const t of round) t.probing = false;
+    if (this.stopped) return;
     const primaryIndex = round.findIndex((t) => t.endpoint.role === 'primary');
     const primaryOutcome = primaryIndex >= 0 ? outcomes[primaryIndex] : undefined;
     const primaryLsn =
@@ -101,6 +143,31 @@ export class HealthMonitor {
       t.endpoint.markUp();
       this.record(t, outcome.value, primaryLsn, now);
     });
+  }
+
+  /** One probe, reported to the hooks as it starts and settles (they never break the probe). */
+  private probe(t: Tracked): Promise<ProbeResult> {
+    const { hooks, logger } = this;
+    const report = (what: () => void) => {
+      try {
+        what();
+      } catch (err) {
+        logger.error({ err, endpoint: t.endpoint.name }, 'resilient-pool: probe hook threw');
+      }
+    };
+    if (hooks.probeStarted !== undefined) report(() => hooks.probeStarted?.(t.endpoint));
+    const probing = t.prober.probe();
+    if (hooks.probeSettled === undefined) return probing;
+    return probing.then(
+      (result) => {
+        report(() => hooks.probeSettled?.(t.endpoint, true));
+        return result;
+      },
+      (reason: unknown) => {
+        report(() => hooks.probeSettled?.(t.endpoint, isServerError(reason)));
+        throw reason;
+      },
+    );
   }
 
   /**

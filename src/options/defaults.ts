@@ -46,6 +46,10 @@ export const DEFAULTS = {
   health: { enabled: true, intervalMs: 1_000, timeoutMs: 1_000 },
   resetOnRelease: 'none',
   ownsPools: true,
+  /** Outlier ejection (needs the health monitor), slow start, connection pacing. */
+  outlier: { enabled: true, slowMs: 500, maxEjectionPercent: 50 },
+  slowStart: { windowMs: 5_000, minWeightPercent: 10 },
+  connectPacing: { enabled: true },
   failover: {
     /** With `primary: [candidates]`: Vitess's default buffering window. */
     bufferMs: 10_000,
@@ -96,6 +100,9 @@ export const DEFAULTS = {
   health: Required<HealthOptions>;
   resetOnRelease: NonNullable<ResilientPoolOptions['resetOnRelease']>;
   ownsPools: boolean;
+  outlier: { enabled: boolean; slowMs: number; maxEjectionPercent: number };
+  slowStart: { windowMs: number; minWeightPercent: number };
+  connectPacing: { enabled: boolean };
   failover: { bufferMs: number; singlePrimaryBufferMs: number; maxBuffered: number };
   adaptiveLimit: {
     algorithm: 'gradient2' | 'vegas';

@@ -11,6 +11,7 @@ import { resolveConsolidationOptions } from './consolidation.js';
 import { DEFAULTS } from './defaults.js';
 import { resolveEndpoints } from './endpoints.js';
 import { resolveFailoverOptions } from './failover.js';
+import { resolveRecoveryOptions } from './outlier.js';
 import type { BreakerOptions, QueueOptions, RetryOptions } from './policy-types.js';
 import type {
   ResolvedHygieneOptions,
@@ -47,6 +48,9 @@ const TOP: Schema = {
   resetOnRelease: null,
   leakDetection: null,
   health: null,
+  outlier: null,
+  slowStart: null,
+  connectPacing: null,
   cache: null,
   failover: null,
   consolidation: null,
@@ -177,6 +181,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   const consolidation = resolveConsolidationOptions(input.consolidation, problems);
   const metrics = resolveMetricsOptions(input.metrics, problems);
   const tracing = resolveTracingOptions(input.tracing, problems);
+  const recovery = resolveRecoveryOptions(input, health.enabled, problems);
   if (problems.length > 0 || primary === undefined) throw new ConfigError(problems);
   return {
     primary,
@@ -196,5 +201,6 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     lag: { maxLagMs: routing.maxLagMs, maxLagBytes: routing.maxLagBytes },
     metrics,
     tracing,
+    recovery,
   };
 }

@@ -14,6 +14,7 @@ import type { ResolvedAdaptiveLimit } from './adaptive-limit.js';
 import type { CacheBreakerOptions, CacheLockOptions, CacheScope } from './cache-types.js';
 import type { ResolvedConsolidationOptions } from './consolidation.js';
 import type { ResolvedFailoverOptions } from './failover.js';
+import type { ResolvedRecoveryOptions } from './outlier.js';
 import type { BreakerOptions, QueueOptions, RetryOptions, RoutingOptions } from './policy-types.js';
 import type { HealthOptions } from './types.js';
 
@@ -58,6 +59,8 @@ export interface ResolvedOptions {
   metrics: ResolvedMetrics | undefined;
   /** OpenTelemetry traces; undefined when off. */
   tracing: ResolvedTracing | undefined;
+  /** Outlier ejection, slow start and connection pacing. */
+  recovery: ResolvedRecoveryOptions;
 }
 
 /** Metrics on: the provider to take the meter from (the global one already looked up). */

@@ -8,6 +8,7 @@ import type { LoggerLike } from '../telemetry/logger.js';
 import type { CacheOptions } from './cache-types.js';
 import type { ConsolidationOption } from './consolidation-types.js';
 import type { FailoverOptions } from './failover-types.js';
+import type { ConnectPacingOptions, OutlierOptions, SlowStartOptions } from './outlier-types.js';
 import type { BreakerOptions, QueueOptions, RetryOptions, RoutingOptions } from './policy-types.js';
 import type { MetricsOptions, TracingOptions } from './telemetry-types.js';
 
@@ -142,6 +143,12 @@ export interface ResilientPoolOptions {
    * @default false
    */
   tracing?: boolean | TracingOptions;
+  /** A replica that goes silent stops getting reads before its circuit would open. */
+  outlier?: OutlierOptions;
+  /** A replica coming back from an outage gets a share of reads that ramps up. */
+  slowStart?: SlowStartOptions;
+  /** After an outage, new connections are opened one, then two, four, ... */
+  connectPacing?: ConnectPacingOptions;
 }
 
 /** The background health monitor of replicas. */

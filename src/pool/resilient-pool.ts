@@ -20,6 +20,7 @@ import {
   WRITE_KEYS,
 } from '../options/call.js';
 import { DEFAULTS } from '../options/defaults.js';
+import { sweepIntervalMs } from '../options/outlier.js';
 import { resolveOptions } from '../options/pool.js';
 import type { ResolvedOptions } from '../options/resolved.js';
 import type { EndpointConfig, ResilientPoolOptions } from '../options/types.js';
@@ -35,7 +36,9 @@ import type {
 import { RetryBudget } from '../retry/budget.js';
 import { createBalancer } from '../routing/balancers/create-balancer.js';
 import { SqlClassifier } from '../routing/classify-sql.js';
+import { OutlierDetector } from '../routing/outlier-ejection.js';
 import { Router } from '../routing/router.js';
+import { SlowStart } from '../routing/slow-start.js';
 import { createTelemetry, type Telemetry } from '../telemetry/create-telemetry.js';
 import { isDiagnosticsEvent } from '../telemetry/diagnostics.js';
 import { endpointAttributes } from '../telemetry/endpoint-attributes.js';
@@ -192,11 +195,35 @@ export class ResilientPool<Pool extends PgPoolLike = PgPoolLike> extends SafeEmi
     const replicas = resolved.replicas.map(
       (r) => new Endpoint(r, 'replica', resolved, hooks, logger),
     );
+    // One sweep period for slow calls, outlier ejection and slow start (options/outlier.ts).
+    const { recovery } = resolved;
+    const sweepMs = sweepIntervalMs(resolved.breaker, recovery);
+    const outliers =
+      recovery.outlier.enabled && replicas.length > 0 && sweepMs !== undefined
+        ? new OutlierDetector<Endpoint>(
+            replicas,
+            {
+              slowMs: recovery.outlier.slowMs,
+              maxEjectionPercent: recovery.outlier.maxEjectionPercent,
+              sweepMs,
+            },
+            // A replica whose statements go unanswered is probed at once, not at the next round.
+            { requestProbe: (endpoint) => this.health?.probeNow(endpoint) },
+          )
+        : undefined;
+    const slowStart =
+      recovery.slowStart.windowMs > 0 && replicas.length > 0
+        ? new SlowStart<Endpoint>(replicas, {
+            windowMs: recovery.slowStart.windowMs,
+            minShare: recovery.slowStart.minWeightPercent / 100,
+          })
+        : undefined;
     this.router = new Router(
       primary,
       replicas,
       createBalancer<Endpoint>(resolved.routing.balancer),
       resolved.routing.fallbackToPrimary,
+      { outliers, slowStart, onChange: (change) => this.routingChanged(change) },
     );
     this.endpoints = this.router.all;
     this.discovery?.attach(primary);
@@ -219,7 +246,10 @@ export class ResilientPool<Pool extends PgPoolLike = PgPoolLike> extends SafeEmi
             logger,
           })
         : undefined;
-    this.housekeeping = new Housekeeping(budget, this.endpoints, resolved.breaker);
+    this.housekeeping = new Housekeeping(budget, this.endpoints, resolved.breaker, {
+      intervalMs: sweepMs,
+      routing: outliers !== undefined || slowStart !== undefined ? this.router : undefined,
+    });
     this.callPath = new CallPath({
       router: this.router,
       retry: resolved.retry,
@@ -263,6 +293,9 @@ export class ResilientPool<Pool extends PgPoolLike = PgPoolLike> extends SafeEmi
           probeFailed: (endpoint) => {
             if (endpoint.role === 'primary') this.rediscoverPrimary();
           },
+          probeStarted: outliers && ((endpoint) => outliers.probeStarted(endpoint)),
+          probeSettled:
+            outliers && ((endpoint, answered) => outliers.probeSettled(endpoint, answered)),
         },
         logger,
       );
@@ -535,6 +568,21 @@ export class ResilientPool<Pool extends PgPoolLike = PgPoolLike> extends SafeEmi
     super.emitSafely(event, payload);
   }
 
+  /** An endpoint's routing state changed (outlier ejection, panic, slow start): log and emit. */
+  private routingChanged(change: ResilientPoolEvents['routing']): void {
+    const out = change.state === 'ejected' || change.state === 'panic';
+    this.logger[out ? 'warn' : 'info'](
+      {
+        endpoint: change.endpoint,
+        state: change.state,
+        previous: change.previous,
+        reason: change.reason,
+      },
+      `resilient-pool: "${change.endpoint}" is ${change.state} in read routing${change.reason === null ? '' : `: ${change.reason}`}`,
+    );
+    this.emitSafely('routing', change);
+  }
+
   /** With candidates, asks them again which is writable (see primary-discovery.ts). */
   private rediscoverPrimary(): void {
     if (!this.ending) this.discovery?.rediscover();
@@ -542,11 +590,15 @@ export class ResilientPool<Pool extends PgPoolLike = PgPoolLike> extends SafeEmi
 
   /** A plain snapshot of every endpoint's state and counters. */
   stats(): PoolStats {
-    const stats = snapshotStats(this.endpoints, {
-      failovers: this.counters.failovers,
-      retryBudgetExhausted: this.budget.refusals,
-      consolidation: this.consolidator.stats(),
-    });
+    const stats = snapshotStats(
+      this.endpoints,
+      {
+        failovers: this.counters.failovers,
+        retryBudgetExhausted: this.budget.refusals,
+        consolidation: this.consolidator.stats(),
+      },
+      this.router,
+    );
     if (this.readCache !== undefined) stats.cache = this.readCache.stats();
     if (this.failover !== undefined) stats.failover = this.failover.stats();
     return stats;

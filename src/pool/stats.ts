@@ -8,7 +8,13 @@ import type { ErrorClass } from '../classify.js';
 import type { AdaptiveLimitSnapshot } from '../endpoint/adaptive-limit.js';
 import type { Endpoint } from '../endpoint/endpoint.js';
 import type { HealthState } from '../health/types.js';
-import type { BreakerState, EndpointRole, RejectReason } from '../telemetry/events.js';
+import type { Router } from '../routing/router.js';
+import type {
+  BreakerState,
+  EndpointRole,
+  RejectReason,
+  RoutingState,
+} from '../telemetry/events.js';
 import type { LatencySummary } from '../telemetry/latency-window.js';
 import type { ConsolidationStats } from './consolidation.js';
 import type { FailoverBufferStats } from './failover-buffer.js';
@@ -73,6 +79,23 @@ export interface EndpointStats {
   down: boolean;
   /** From the health monitor: 'unknown' without one (or before its first probe). */
   health: HealthState;
+  /**
+   * Where the endpoint stands in read routing: 'routed', 'slow-start' (a replica back from an
+   * outage, its share of reads ramping up), 'ejected' (no new reads: silent, down, circuit not
+   * closed, held back by the health monitor) or 'panic' (ejected as an outlier but given reads,
+   * every replica being out).
+   */
+  routing: RoutingState;
+  /** Why it is out of routing (or in panic); null when routed or slow-starting. */
+  routingReason: string | null;
+  /** Its share of reads while slow-starting, from `slowStart.minWeightPercent` to 1. */
+  share: number;
+  /** Times this replica was ejected as an outlier (silent: a probe unanswered past `outlier.slowMs`). */
+  outlierEjections: number;
+  /** Connects allowed in flight at once while pacing after an outage; null when not pacing. */
+  connectAllowance: number | null;
+  /** Calls that waited for the pacing allowance to open a connection. */
+  pacedConnects: number;
   /** Replay lag of a replica, from the latest probes (null: unknown). */
   lagBytes: number | null;
   lagMs: number | null;
@@ -111,7 +134,7 @@ export interface PoolCounters {
 /** pg's own default pool size. */
 const PG_DEFAULT_MAX = 10;
 
-function endpointStats(e: Endpoint): EndpointStats {
+function endpointStats(e: Endpoint, router: Router): EndpointStats {
   const { counters, pool, gate } = e;
   return {
     name: e.name,
@@ -141,6 +164,12 @@ function endpointStats(e: Endpoint): EndpointStats {
     wait: e.waits.summary(),
     down: e.isDown,
     health: e.health.state,
+    routing: router.routingState(e),
+    routingReason: router.reasonFor(e),
+    share: router.shareOf(e),
+    outlierEjections: router.outlierEjections(e),
+    connectAllowance: e.pacer.currentAllowance,
+    pacedConnects: e.pacer.waited,
     lagBytes: e.health.lagBytes,
     lagMs: e.health.lagMs === null ? null : Math.round(e.health.lagMs),
   };
@@ -151,8 +180,12 @@ function toJSON(this: PoolStats): PoolStatsJSON {
   return structuredClone(data);
 }
 
-export function snapshotStats(endpoints: readonly Endpoint[], counters: PoolCounters): PoolStats {
-  const list = endpoints.map(endpointStats);
+export function snapshotStats(
+  endpoints: readonly Endpoint[],
+  counters: PoolCounters,
+  router: Router,
+): PoolStats {
+  const list = endpoints.map((e) => endpointStats(e, router));
   const stats = {
     endpoints: list,
     totalCount: list.reduce((s, e) => s + e.total, 0),

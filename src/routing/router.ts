@@ -1,19 +1,77 @@
 /**
  * Which endpoint serves a call: reads to a usable replica chosen by the balancer, then the primary
- * as fallback; writes to the primary. Health comes from each endpoint (circuit, queue).
+ * as fallback; writes to the primary. Health comes from each endpoint (circuit, queue), and, when
+ * the pool has them, from outlier ejection (outlier-ejection.ts) and slow start (slow-start.ts).
+ *
+ * Panic routing. When every replica is out of routing and some of them are out only as outliers
+ * (silent, but not declared down, their circuits closed), reads go to those anyway rather than to
+ * the primary, as Envoy's panic threshold and PgDog's "un-ban all" do. An outlier ejection is an
+ * inference from silence; when it has taken out every replica the inference is more likely wrong
+ * (a network path, our own process) than every replica hung at once, and moving the whole read
+ * load onto the primary on an inference can overload the one server writes depend on. The hard
+ * guards still apply: a replica whose probe times out is ejected by the health monitor (and
+ * declared down when nothing answers), one whose circuit opens is refused, and then the primary
+ * takes the reads as before.
+ *
+ * The read path allocates nothing: the predicates are built once, and with no replica ejected
+ * the outlier check is one comparison per replica.
  */
 import type { Endpoint } from '../endpoint/endpoint.js';
+import type { ResilientPoolEvents } from '../telemetry/events.js';
 import type { Balancer } from './balancers/balancer.js';
+import type { OutlierDetector } from './outlier-ejection.js';
+import type { SlowStart } from './slow-start.js';
 
 const isUsable = (endpoint: Endpoint): boolean => endpoint.isUsable();
 
+export type { RoutingState } from '../telemetry/events.js';
+
+/** A change of an endpoint's routing state, as the 'routing' event reports it. */
+export type RoutingChange = ResilientPoolEvents['routing'];
+type RoutingState = RoutingChange['state'];
+
+/** What the router does beyond plain balancing; absent parts are off. */
+export interface RouterRecovery {
+  outliers?: OutlierDetector<Endpoint>;
+  slowStart?: SlowStart<Endpoint>;
+  /** Called from `sweep()` for each endpoint whose routing state changed. */
+  onChange?(change: RoutingChange): void;
+}
+
+/** An endpoint's share of reads: 1 unless slow start has lowered it. */
+function shareOf(endpoint: Endpoint): number {
+  return endpoint.share;
+}
+
 export class Router {
+  private readonly outliers: OutlierDetector<Endpoint> | undefined;
+  private readonly slowStart: RouterRecovery['slowStart'];
+  private readonly onChange: RouterRecovery['onChange'];
+  /** Usable and not ejected as an outlier: the first choice for every read. */
+  private readonly isRoutable: (endpoint: Endpoint) => boolean;
+  /** `pickReplica`'s predicate, combined with the outlier check without a closure per call. */
+  private accepting: ((endpoint: Endpoint) => boolean) | undefined;
+  private readonly acceptedAndRoutable = (endpoint: Endpoint): boolean =>
+    !this.isOutlier(endpoint) && (this.accepting as (endpoint: Endpoint) => boolean)(endpoint);
+  /** Routing state of each endpoint at the last sweep, primary first (for change events). */
+  private readonly states: RoutingState[];
+
   constructor(
     readonly primary: Endpoint,
     readonly replicas: readonly Endpoint[],
     private readonly balancer: Balancer<Endpoint>,
     private readonly fallbackToPrimary: boolean,
-  ) {}
+    recovery: RouterRecovery = {},
+  ) {
+    this.outliers = recovery.outliers;
+    this.slowStart = recovery.slowStart;
+    this.onChange = recovery.onChange;
+    this.isRoutable =
+      this.outliers === undefined
+        ? isUsable
+        : (endpoint) => !this.isOutlier(endpoint) && endpoint.isUsable();
+    this.states = [primary, ...replicas].map(() => 'routed');
+  }
 
   /**
    * The endpoint for a read, avoiding `exclude` (endpoints that already failed this call) while
@@ -23,8 +81,12 @@ export class Router {
   forRead(exclude: ReadonlySet<Endpoint> | null): Endpoint | undefined {
     const replicas = this.replicas;
     if (replicas.length === 0) return this.primary;
-    const replica = this.balancer.pick(replicas, isUsable, exclude);
+    const replica = this.balancer.pick(replicas, this.isRoutable, exclude);
     if (replica !== undefined) return replica;
+    if (this.isPanicking()) {
+      const outlier = this.balancer.pick(replicas, isUsable, exclude);
+      if (outlier !== undefined) return outlier;
+    }
     if (this.fallbackToPrimary) return this.primary;
     // Without fallback, a replica that failed this call is still better than none.
     return exclude === null ? undefined : this.balancer.pick(replicas, isUsable, null);
@@ -32,7 +94,8 @@ export class Router {
 
   /**
    * Whether a read could go somewhere other than the endpoints in `exclude`. Asks the endpoints
-   * directly rather than the balancer, so that checking does not use up a balancer's turn.
+   * directly rather than the balancer, so that checking does not use up a balancer's turn. A
+   * replica ejected as an outlier counts: in panic routing it would be chosen.
    */
   hasReadAlternative(exclude: ReadonlySet<Endpoint>): boolean {
     for (const replica of this.replicas) {
@@ -42,13 +105,132 @@ export class Router {
     return primaryServesReads && !exclude.has(this.primary) && this.primary.isUsable();
   }
 
-  /** A replica chosen by the balancer among those passing `accept`; undefined when none does. */
+  /**
+   * A replica chosen by the balancer among those passing `accept`; undefined when none does.
+   * Replicas ejected as outliers are chosen only in panic routing.
+   */
   pickReplica(accept: (endpoint: Endpoint) => boolean): Endpoint | undefined {
-    return this.replicas.length === 0 ? undefined : this.balancer.pick(this.replicas, accept, null);
+    const replicas = this.replicas;
+    if (replicas.length === 0) return undefined;
+    if (this.outliers === undefined || this.outliers.ejectedCount === 0) {
+      return this.balancer.pick(replicas, accept, null);
+    }
+    this.accepting = accept;
+    let replica: Endpoint | undefined;
+    try {
+      replica = this.balancer.pick(replicas, this.acceptedAndRoutable, null);
+    } finally {
+      this.accepting = undefined;
+    }
+    if (replica === undefined && this.isPanicking()) replica = this.balancer.pick(replicas, accept);
+    return replica;
   }
 
   /** All endpoints, primary first. */
   get all(): readonly Endpoint[] {
     return [this.primary, ...this.replicas];
   }
+
+  /**
+   * One sweep of the pool's housekeeping (after the endpoints' generations moved on): outlier
+   * ejection decides, slow-start ramps move, and each endpoint whose routing state changed is
+   * reported. `now`: the wall clock, in ms.
+   */
+  sweep(now: number): void {
+    this.outliers?.tick(isOtherwiseRoutable);
+    this.slowStart?.update(now, (endpoint) => this.inOutage(endpoint));
+    if (this.onChange === undefined) return;
+    const all = this.all;
+    for (let i = 0; i < all.length; i++) {
+      const endpoint = all[i]!;
+      const state = this.routingState(endpoint);
+      const previous = this.states[i]!;
+      if (state === previous) continue;
+      this.states[i] = state;
+      this.onChange({ endpoint: endpoint.name, state, previous, reason: this.reasonFor(endpoint) });
+    }
+  }
+
+  /** Where `endpoint` stands in read routing now. */
+  routingState(endpoint: Endpoint): RoutingState {
+    if (endpoint.role === 'primary') return isOtherwiseRoutable(endpoint) ? 'routed' : 'ejected';
+    if (this.isOutlier(endpoint)) return this.isPanicking() ? 'panic' : 'ejected';
+    if (!isOtherwiseRoutable(endpoint)) return 'ejected';
+    return shareOf(endpoint) < 1 ? 'slow-start' : 'routed';
+  }
+
+  /** Why `endpoint` is out of routing (or in panic), or null when it is routed. */
+  reasonFor(endpoint: Endpoint): string | null {
+    const outlier = this.outliers?.reasonFor(endpoint) ?? null;
+    if (outlier !== null) return outlier;
+    if (endpoint.isDown) return `declared down${prefixed(endpoint.health.reason)}`;
+    if (endpoint.breakerState !== 'closed') return `circuit ${endpoint.breakerState}`;
+    if (endpoint.role === 'replica' && !healthAllowsReads(endpoint)) {
+      return endpoint.health.reason ?? endpoint.health.state;
+    }
+    return null;
+  }
+
+  /** Times `endpoint` was ejected as an outlier. */
+  outlierEjections(endpoint: Endpoint): number {
+    return this.outliers?.ejectionsOf(endpoint) ?? 0;
+  }
+
+  /** Its share of reads (slow start), 1 outside a ramp. */
+  shareOf(endpoint: Endpoint): number {
+    return shareOf(endpoint);
+  }
+
+  private isOutlier(endpoint: Endpoint): boolean {
+    const outliers = this.outliers;
+    return outliers !== undefined && outliers.ejectedCount !== 0 && outliers.isEjected(endpoint);
+  }
+
+  /**
+   * Panic: some replica is ejected as an outlier, and no replica is both usable and not ejected.
+   * Asked only when the balancer found no routable replica, so never on the common path.
+   */
+  private isPanicking(): boolean {
+    const outliers = this.outliers;
+    if (outliers === undefined || outliers.ejectedCount === 0) return false;
+    let outlierUsable = false;
+    for (const replica of this.replicas) {
+      if (!replica.isUsable()) continue;
+      if (!outliers.isEjected(replica)) return false;
+      outlierUsable = true;
+    }
+    return outlierUsable;
+  }
+
+  /** Out of routing because something went wrong with it (lag is not an outage). */
+  private inOutage(endpoint: Endpoint): boolean {
+    return (
+      endpoint.isDown ||
+      endpoint.breakerState !== 'closed' ||
+      endpoint.health.state === 'ejected' ||
+      this.isOutlier(endpoint)
+    );
+  }
+}
+
+/** The health monitor lets reads go to the replica (not ejected by a probe, not lagging). */
+function healthAllowsReads(endpoint: Endpoint): boolean {
+  const state = endpoint.health.state;
+  return state !== 'ejected' && state !== 'lagging';
+}
+
+/**
+ * In routing but for outlier ejection and momentary saturation: up, circuit closed, allowed by
+ * the health monitor. (A full queue is a moment, not a state worth reporting.)
+ */
+function isOtherwiseRoutable(endpoint: Endpoint): boolean {
+  return (
+    !endpoint.isDown &&
+    endpoint.breakerState === 'closed' &&
+    (endpoint.role === 'primary' || healthAllowsReads(endpoint))
+  );
+}
+
+function prefixed(reason: string | null): string {
+  return reason === null ? '' : `: ${reason}`;
 }

@@ -53,6 +53,7 @@ export interface DiagnosticsMessages {
   reject: ResilientPoolEvents['reject'];
   eject: ResilientPoolEvents['eject'];
   readmit: ResilientPoolEvents['readmit'];
+  routing: ResilientPoolEvents['routing'];
   down: ResilientPoolEvents['down'];
   up: ResilientPoolEvents['up'];
 }
@@ -68,6 +69,7 @@ export const DIAGNOSTICS_CHANNELS = {
   reject: 'resilient-pool:reject',
   eject: 'resilient-pool:eject',
   readmit: 'resilient-pool:readmit',
+  routing: 'resilient-pool:routing',
   down: 'resilient-pool:down',
   up: 'resilient-pool:up',
 } as const;
@@ -83,6 +85,7 @@ const eventChannels: Readonly<Record<DiagnosticsEventName, diagnostics.Channel>>
   reject: diagnostics.channel(DIAGNOSTICS_CHANNELS.reject),
   eject: diagnostics.channel(DIAGNOSTICS_CHANNELS.eject),
   readmit: diagnostics.channel(DIAGNOSTICS_CHANNELS.readmit),
+  routing: diagnostics.channel(DIAGNOSTICS_CHANNELS.routing),
   down: diagnostics.channel(DIAGNOSTICS_CHANNELS.down),
   up: diagnostics.channel(DIAGNOSTICS_CHANNELS.up),
 };

@@ -7,6 +7,13 @@ import type { LoggerLike } from './logger.js';
 
 export type BreakerState = 'closed' | 'open' | 'half-open';
 export type EndpointRole = 'primary' | 'replica';
+/**
+ * Where an endpoint stands in read routing: 'routed' (its full share of reads), 'slow-start' (a
+ * share ramping up after it came back), 'ejected' (no new reads: silent, down, circuit not
+ * closed, or held back by the health monitor), 'panic' (ejected as an outlier, but given reads
+ * because every replica is out).
+ */
+export type RoutingState = 'routed' | 'ejected' | 'slow-start' | 'panic';
 export type RejectReason =
   | 'circuit-open'
   | 'queue-full'
@@ -28,6 +35,17 @@ export interface ResilientPoolEvents {
   eject: { endpoint: string; reason: string };
   /** An ejected replica passed a probe and serves reads again. */
   readmit: { endpoint: string; ejectedMs: number };
+  /**
+   * An endpoint's routing state changed (checked at every sweep of the pool's housekeeping):
+   * a replica gone silent is ejected as an outlier, panic routing began or ended, a replica came
+   * back and slow-starts, a ramp ended. `reason` says why it is out (null when routed).
+   */
+  routing: {
+    endpoint: string;
+    state: RoutingState;
+    previous: RoutingState;
+    reason: string | null;
+  };
   /**
    * An endpoint (primary or replica) was declared down: its health probe did not answer. Its
    * calls in flight were ended and new ones are refused until a probe passes.

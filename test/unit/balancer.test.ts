@@ -8,6 +8,7 @@ import { createBalancer } from '../../src/routing/balancers/create-balancer.js';
 
 class FakeTarget implements BalancerTarget {
   current = 0;
+  share: number | undefined;
   constructor(
     readonly name: string,
     readonly weight = 1,
@@ -27,6 +28,8 @@ interface Phase {
   down?: string;
   exclude?: string;
   loads?: Readonly<Record<string, number>>;
+  /** Slow-start shares; a target not named has none (as outside a ramp). */
+  shares?: Readonly<Record<string, number>>;
 }
 
 interface Scenario {
@@ -193,6 +196,88 @@ const scenarios: readonly Scenario[] = [
     targets: 'a:5 b:1 c:1',
     phases: [{ down: 'a b c', picks: '- - -' }, { picks: 'a a b a c a a' }],
   },
+
+  // slow start: a share below 1 scales a target's picks relative to the others
+  {
+    name: 'round-robin: a target at share 0.5 gets one turn for two of the other',
+    kind: 'round-robin',
+    targets: 'a b',
+    // Smooth weighted round-robin over shares 1 and 0.5; ties go to the earlier target.
+    phases: [{ shares: { b: 0.5 }, picks: 'a b a a b a a b a' }],
+  },
+  {
+    name: 'round-robin: share 1 is no ramp, and the cycle resumes after the last pick',
+    kind: 'round-robin',
+    targets: 'a b c',
+    phases: [
+      { shares: { a: 1, b: 1, c: 1 }, picks: 'a b' },
+      { shares: { c: 0.5 }, picks: 'a b c' },
+      { picks: 'a b c a' },
+    ],
+  },
+  {
+    name: 'round-robin: a ramping target that is down or excluded changes nothing',
+    kind: 'round-robin',
+    targets: 'a b c',
+    phases: [
+      { shares: { b: 0.5 }, down: 'b', picks: 'a c a c' },
+      { shares: { b: 0.5 }, exclude: 'b', picks: 'a c' },
+    ],
+  },
+  {
+    name: 'round-robin: every target ramping alike takes turns evenly',
+    kind: 'round-robin',
+    targets: 'a b',
+    phases: [{ shares: { a: 0.2, b: 0.2 }, picks: 'a b a b' }],
+  },
+  {
+    name: 'round-robin: all down while ramping picks nothing',
+    kind: 'round-robin',
+    targets: 'a b',
+    phases: [{ shares: { a: 0.5 }, down: 'a b', picks: '- -' }],
+  },
+  {
+    name: 'least-busy: at idle a target at share 0.5 gets one pick for two of the other',
+    kind: 'least-busy',
+    targets: 'a b',
+    phases: [{ shares: { b: 0.5 }, picks: 'a b a a b a' }],
+  },
+  {
+    name: 'least-busy: while ramping, weights are share / (load + 1), so an idle ramper gets more',
+    kind: 'least-busy',
+    targets: 'a b',
+    // Weights a: 1 / 4, b: 0.5 / 1.
+    phases: [{ shares: { b: 0.5 }, loads: { a: 3 }, picks: 'b a b b a b' }],
+  },
+  {
+    name: 'least-busy: back to the strict minimum once the ramp ends',
+    kind: 'least-busy',
+    targets: 'a b c',
+    // Ramping, idle c weighs 0.1 against b's 1 / 2 and a's 1 / 3; then the least busy again.
+    phases: [
+      { shares: { c: 0.1 }, loads: { a: 2, b: 1, c: 0 }, picks: 'b' },
+      { loads: { a: 2, b: 1, c: 0 }, picks: 'c c' },
+    ],
+  },
+  {
+    name: 'least-busy: a ramping target that is excluded leaves the strict minimum alone',
+    kind: 'least-busy',
+    targets: 'a b c',
+    phases: [{ shares: { a: 0.5 }, exclude: 'a', loads: { b: 2, c: 1 }, picks: 'c c' }],
+  },
+  {
+    name: 'weighted: the share multiplies the weight',
+    kind: 'weighted',
+    targets: 'a:2 b:1',
+    phases: [{ shares: { a: 0.5 }, picks: 'a b a b' }, { picks: 'a b a a b a' }],
+  },
+  {
+    name: 'random: shares weight the draw (a 1, b 0.5, c 1 over 2.5)',
+    kind: 'random',
+    targets: 'a b c',
+    random: [0, 0.45, 0.5, 0.7, 0.99, 1],
+    phases: [{ shares: { b: 0.5 }, picks: 'a b b c c c' }],
+  },
 ];
 
 function parseTargets(spec: string): FakeTarget[] {
@@ -229,7 +314,10 @@ describe('createBalancer: exact selection sequences', () => {
       const excludedNames = names(phase.exclude);
       const exclude =
         excludedNames.size === 0 ? null : new Set(targets.filter((t) => excludedNames.has(t.name)));
-      for (const t of targets) t.current = phase.loads?.[t.name] ?? 0;
+      for (const t of targets) {
+        t.current = phase.loads?.[t.name] ?? 0;
+        t.share = phase.shares?.[t.name];
+      }
       const isUsable = (t: FakeTarget) => !down.has(t.name);
       const expected = phase.picks.split(' ');
       const actual = expected.map(() => balancer.pick(targets, isUsable, exclude)?.name ?? '-');
@@ -286,6 +374,25 @@ describe('weighted balancer', () => {
       counts.set(name, (counts.get(name) ?? 0) + 1);
     }
     expect(Object.fromEntries(counts)).toEqual({ a: 300, b: 200, c: 100 });
+  });
+});
+
+describe('slow start shares over a long run', () => {
+  it.each([
+    ['round-robin', 'a b', { b: 0.25 }, { a: 400, b: 100 }],
+    ['least-busy', 'a b', { b: 0.25 }, { a: 400, b: 100 }],
+    ['weighted', 'a:3 b:1', { b: 0.5 }, { a: 420, b: 70 }],
+  ] as const)('%s over %s with shares %o', (kind, spec, shares, expected) => {
+    const targets = parseTargets(spec);
+    for (const t of targets) t.share = (shares as Record<string, number>)[t.name];
+    const balancer = createBalancer<FakeTarget>(kind);
+    const total = Object.values(expected).reduce((a, b) => a + b, 0);
+    const counts: Record<string, number> = {};
+    for (let i = 0; i < total; i++) {
+      const name = balancer.pick(targets, () => true)!.name;
+      counts[name] = (counts[name] ?? 0) + 1;
+    }
+    expect(counts).toEqual(expected);
   });
 });
 

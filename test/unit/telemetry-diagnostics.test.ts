@@ -188,6 +188,7 @@ describe('event channels', () => {
       'resilient-pool:reject',
       'resilient-pool:eject',
       'resilient-pool:readmit',
+      'resilient-pool:routing',
       'resilient-pool:down',
       'resilient-pool:up',
     ]);

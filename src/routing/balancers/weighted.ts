@@ -9,6 +9,9 @@ import { type Balancer, type BalancerTarget, isEligible } from './balancer.js';
  * Credits live in an array parallel to the target list (faster than a WeakMap lookup per target
  * per pick); it is reset when the list changes length. Unusable and excluded targets are skipped
  * entirely, so they gain no credit while out and cannot return with a burst owed to them.
+ *
+ * A slow-starting target's weight is multiplied by its share (Envoy's slow start for weighted
+ * round-robin), so its credit grows more slowly until the ramp ends.
  */
 export class WeightedBalancer<T extends BalancerTarget> implements Balancer<T> {
   #credit: number[] = [];
@@ -26,7 +29,8 @@ export class WeightedBalancer<T extends BalancerTarget> implements Balancer<T> {
     for (let i = 0; i < n; i++) {
       const target = targets[i]!;
       if (!isEligible(target, isUsable, exclude)) continue;
-      const weight = target.weight;
+      // Slow start scales the weight; outside a ramp this is the weight itself.
+      const weight = target.weight * (target.share ?? 1);
       total += weight;
       const c = credit[i]! + weight;
       credit[i] = c;
