@@ -69,11 +69,15 @@ function cannotRun(reason: string): void {
   console.warn(`test/packaging/pack.test.ts skipped: ${reason}`);
 }
 
-/** `npm install` from the cache, falling back to the registry for metadata the cache lacks. */
+/**
+ * `npm install` from the cache, falling back to the registry for metadata the cache lacks. A
+ * cached packument older than the pinned version fails offline as ERESOLVE ("Found:
+ * pg@undefined"), not ENOTCACHED, so any offline failure gets one try with the registry.
+ */
 async function npmInstall(args: string[]): Promise<RunResult | undefined> {
   const common = ['install', '--no-audit', '--no-fund', '--loglevel', 'error', ...args];
   let result = await run(NPM, [...common, '--offline'], { cwd: project, timeoutMs: 90_000 });
-  if (result.code !== 0 && /ENOTCACHED/.test(result.stderr)) {
+  if (result.code !== 0) {
     result = await run(NPM, [...common, '--prefer-offline'], { cwd: project, timeoutMs: 90_000 });
   }
   installs.push({ what: `npm ${args.join(' ')}`, result });
