@@ -255,7 +255,6 @@ describe('PoolMetrics', () => {
         'server.address': 'db-2.internal',
         'server.port': 5433,
         'db.operation.name': 'SELECT',
-        'db.client.connection.pool.name': 'replica-1',
       },
     });
     // The same object: the success path allocates no attributes.
@@ -280,7 +279,6 @@ describe('PoolMetrics', () => {
         'db.namespace': 'app',
         'server.address': 'db-1.internal',
         'server.port': 5433,
-        'db.client.connection.pool.name': 'primary',
         'db.operation.name': 'INSERT',
         'error.type': '22P02',
         'db.response.status_code': '22P02',
