@@ -206,3 +206,21 @@ export function isServerError(err: unknown): boolean {
   if (severity === 'FATAL' || severity === 'PANIC') return false;
   return classify(err) !== 'connection';
 }
+
+/**
+ * Whether `err` is the server's 57P01 (admin_shutdown) ErrorResponse, always a FATAL: the backend was told
+ * to terminate (`pg_terminate_backend()`, a smart or fast shutdown) or found its postmaster gone,
+ * and ended the session. A backend ends that way only after aborting its transaction: the one
+ * case where it is told to terminate after committing locally (its wait for synchronous
+ * replication) sends a WARNING and shuts off its output instead (syncrep.c), so that answer never
+ * comes. So a single statement answered with this error did not commit; whether the answer was
+ * the statement's own is for the caller to judge (see endpoint/statement-attempt.ts).
+ * 57P02 (crash_shutdown) is not such an answer: a backend quits on SIGQUIT at any point, after a
+ * commit too, and 57P03 (cannot_connect_now) only ever answers a connection attempt.
+ */
+export function isTerminatedSession(err: unknown): boolean {
+  if (typeof err !== 'object' || err === null) return false;
+  const { code, severity } = err as { code?: unknown; severity?: unknown };
+  // 57P01 is only ever raised as FATAL; the severity may be translated (lc_messages).
+  return code === '57P01' && typeof severity === 'string';
+}

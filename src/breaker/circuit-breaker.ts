@@ -130,15 +130,29 @@ export class CircuitBreaker {
     this.window.success();
   }
 
-  /** Outcome of a call made while closed: counts if the policy says so. Ignored otherwise. */
-  recordFailure(err: unknown): void {
-    if (this.enabled && this.current === 'closed' && this.policy.counts(err)) this.countFailure();
+  /**
+   * The serial of the latest counted failure (see HealthWindow): an owner stamps each new
+   * connection with it, and passes the stamp when that connection is lost.
+   */
+  get signals(): number {
+    return this.window.signals;
+  }
+
+  /**
+   * Outcome of a call made while closed: counts if the policy says so. Ignored otherwise.
+   * `connectionSignals`: the stamp of the connection the call lost (see `signals`), so that one
+   * event breaking many connections counts once.
+   */
+  recordFailure(err: unknown, connectionSignals?: number): void {
+    if (this.enabled && this.current === 'closed' && this.policy.counts(err)) {
+      this.countFailure(connectionSignals);
+    }
   }
 
   /** A failure the owner has judged itself (one the policy cannot see): counts while closed. */
-  countFailure(): void {
+  countFailure(connectionSignals?: number): void {
     if (!this.enabled || this.current !== 'closed') return;
-    if (this.window.failure()) this.circuit.open();
+    if (this.window.failure(connectionSignals)) this.circuit.open();
   }
 
   /**

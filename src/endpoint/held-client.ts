@@ -10,6 +10,7 @@ import { markNotSent } from '../retry/policy.js';
 import { describeError } from '../telemetry/describe-error.js';
 import type { ResilientPoolEvents } from '../telemetry/events.js';
 import { type AcquireContext, type AcquiringLease, acquireClient, type Done } from './acquire.js';
+import { type EndpointBreaker, stampConnection } from './endpoint-breaker.js';
 import { stampRelease } from './hygiene.js';
 import { type ActiveLease, destroySocket, disown } from './lease.js';
 import { afterReadyForQuery, inTransaction } from './session-state.js';
@@ -24,6 +25,8 @@ export interface CheckoutContext extends AcquireContext {
   clientWaited(startedAt: number, endedAt: number, err: Error | null): void;
   /** The client went back to its pool after being held `ms`. */
   clientUsed(ms: number): void;
+  /** Stamps the connections it first sees (see endpoint-breaker.ts). */
+  readonly breaker: EndpointBreaker;
 }
 
 const CONNECTING = 0;
@@ -89,6 +92,9 @@ export class HeldClient implements ActiveLease, AcquiringLease {
     }
     this.phase = HELD;
     this.client = client;
+    // A connection first used by a checkout is stamped too, so a statement that later loses it
+    // is judged by when it was opened, not by when a statement first ran on it.
+    stampConnection(client, this.ctx.breaker);
     this.heldSince = performance.now();
     this.ctx.clientWaited(this.startedAt, this.heldSince, null);
     this.hand(client);

@@ -15,16 +15,27 @@
  * - A named statement the server refused as stale (0A000 cached plan changed, 26000 no such
  *   statement) is forgotten by its connection before release, so that a re-send parses it again.
  * - The endpoint can end the attempt (`kill`): declared down, or `end()` out of time.
+ * - A statement that failed on the wire says what the re-send rule and the breaker need to know:
+ *   whether the endpoint was a hot standby when it was sent, whether it provably had no effect
+ *   (the socket refused the write; the server ended the session before it could commit), and,
+ *   for a lost connection, the stamp of that connection (one event, one failure signal).
  *
  * Hot path (idle client, no signal, success): pg's callback forms, no timer, no Error.
  */
-import { classify, isHealthFailure, isServerError } from '../classify.js';
+import { classify, isHealthFailure, isServerError, isTerminatedSession } from '../classify.js';
 import { asToken, attachToken, CAPTURE_SQL } from '../consistency/token.js';
 import { abortError, OutcomeUnknownError } from '../errors.js';
 import type { PgClientLike, QueryConfigLike, QueryResultLike } from '../pg-like.js';
-import { markNotSent, markRepreparable } from '../retry/policy.js';
+import {
+  markNotApplied,
+  markNotSent,
+  markRepreparable,
+  markSentTo,
+  wasWriteRefused,
+} from '../retry/policy.js';
 import { type AcquireContext, type AcquiringLease, acquireClient, type Done } from './acquire.js';
 import { cancelBackend } from './cancel.js';
+import { type EndpointBreaker, markConnectionLost, stampConnection } from './endpoint-breaker.js';
 import { stampRelease } from './hygiene.js';
 import { type ActiveLease, destroySocket, disown, wasClientDead } from './lease.js';
 import { inTransaction } from './session-state.js';
@@ -50,6 +61,8 @@ export interface StatementContext extends AcquireContext {
   readonly generation: number;
   /** Whether this endpoint is a hot standby: a statement that ran there wrote nothing. */
   readonly isHotStandby: boolean;
+  /** Stamps the connections it first sees, and hears lost ones with their stamp. */
+  readonly breaker: EndpointBreaker;
   /**
    * The server answered (a result, or a SQL error): the endpoint is healthy. `wasSlow`: the
    * statement was already counted as a slow call, so its answer is not counted again.
@@ -103,6 +116,8 @@ export class StatementAttempt implements ActiveLease, AcquiringLease {
   private result: QueryResultLike | undefined;
   /** `performance.now()` when the client arrived; -1 until then. */
   private clientAt = -1;
+  /** Whether the endpoint was a hot standby when the statement was sent. */
+  private sentToStandby = false;
 
   constructor(
     private readonly ctx: StatementContext,
@@ -130,6 +145,7 @@ export class StatementAttempt implements ActiveLease, AcquiringLease {
     }
     this.client = client;
     this.clientAt = performance.now();
+    stampConnection(client, this.ctx.breaker);
     const signal = this.signal;
     if (signal !== undefined) {
       if (signal.aborted) {
@@ -151,6 +167,7 @@ export class StatementAttempt implements ActiveLease, AcquiringLease {
   ): void {
     this.phase = phase;
     this.sentAt = this.ctx.generation;
+    if (phase === SENDING) this.sentToStandby = this.ctx.isHotStandby;
     try {
       client.query(text, values, this.onResult);
     } catch (err) {
@@ -187,8 +204,30 @@ export class StatementAttempt implements ActiveLease, AcquiringLease {
       return;
     }
     if (wasClientDead(err)) markNotSent(err);
-    this.failClient(err);
+    this.failClient(this.lostOnTheWire(err));
   };
+
+  /**
+   * Notes on the failure of a statement that was sent (or being sent) what it proves: where it
+   * was sent, and for a lost connection, its stamp and whether the statement certainly had no
+   * effect. pg reports a write the socket refused with `syscall: 'write'`: the statement's last
+   * message (its Query, or the Sync without which the extended protocol commits nothing) never
+   * left. A 57P01 answer to a single-transaction statement means the server ended the session
+   * before that transaction could commit (see `isTerminatedSession`).
+   */
+  private lostOnTheWire(err: Error): Error {
+    markSentTo(err, this.sentToStandby);
+    const client = this.client;
+    if (client === undefined || classify(err) !== 'connection') return err;
+    markConnectionLost(err, client);
+    if (
+      wasWriteRefused(err) ||
+      (isTerminatedSession(err) && runsInOneTransaction(this.statement))
+    ) {
+      markNotApplied(err);
+    }
+    return err;
+  }
 
   /**
    * The statement's time on the server, for the adaptive limit: from sending (the client arrived
@@ -321,7 +360,7 @@ export class StatementAttempt implements ActiveLease, AcquiringLease {
     switch (this.phase) {
       case SENDING:
         this.sentAt = -1;
-        this.failClient(err);
+        this.failClient(this.lostOnTheWire(err));
         return;
       case CAPTURING:
       case SETTLING:
@@ -348,9 +387,12 @@ export class StatementAttempt implements ActiveLease, AcquiringLease {
         const client = this.client as PgClientLike;
         destroySocket(client);
         // On a hot standby the statement wrote nothing and may run elsewhere; anywhere else it
-        // may have applied.
+        // may have applied. What counts is what the endpoint was when the statement was sent.
         this.failClient(
-          this.ctx.isHotStandby ? reason : new OutcomeUnknownError(this.ctx.name, reason),
+          markSentTo(
+            this.sentToStandby ? reason : new OutcomeUnknownError(this.ctx.name, reason),
+            this.sentToStandby,
+          ),
         );
         return;
       }
@@ -440,6 +482,31 @@ export class StatementAttempt implements ActiveLease, AcquiringLease {
     this.ctx.statementSettled(this.startedAt, this.clientAt, performance.now(), err);
     this.done(err, err === null ? this.result : undefined);
   }
+}
+
+/** Statements that run, whole, in the one transaction pg's call opens (no COMMIT of their own). */
+const ONE_TRANSACTION = /^(?:select|insert|update|delete|merge|with|values|table)\b/i;
+/** Leading whitespace and comments, before the first keyword. */
+const LEADING_NOISE = /^(?:\s+|--[^\n]*(?:\n|$)|\/\*[\s\S]*?\*\/)+/;
+
+/**
+ * Whether the statement runs in a single transaction that ends with it, so that a session
+ * ended before that transaction committed applied nothing of it. A query string of several
+ * statements (simple protocol) may commit some before the end (`...; COMMIT; ...`), and a CALL
+ * or DO block may commit inside: those never qualify, nor does anything whose text is unclear.
+ */
+function runsInOneTransaction(statement: Statement): boolean {
+  const config = typeof statement.text === 'object' && statement.text !== null;
+  const text = config ? (statement.text as QueryConfigLike).text : statement.text;
+  if (typeof text !== 'string') return false;
+  const body = text.replace(LEADING_NOISE, '');
+  if (!ONE_TRANSACTION.test(body)) return false;
+  const values =
+    statement.values ?? (config ? (statement.text as QueryConfigLike).values : undefined);
+  // With parameters, pg uses the extended protocol, whose Parse takes a single statement.
+  if (Array.isArray(values) && values.length > 0) return true;
+  // Simple protocol: only a string with no inner semicolon is surely one statement.
+  return !body.trimEnd().replace(/;+$/, '').includes(';');
 }
 
 /** The name of a named (prepared) statement, or undefined. */

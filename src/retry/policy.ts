@@ -16,13 +16,57 @@ export function markNotSent<E>(err: E): E {
   return err;
 }
 
-/** Whether the statement behind `err` certainly never reached the server. */
+/**
+ * Errors of statements the server received but certainly did not apply: it ended the session
+ * (57P01 admin_shutdown, a FATAL answered to the statement) before the statement's transaction
+ * could commit. Marked by the statement attempt, which alone knows the statement was a single
+ * one (see endpoint/statement-attempt.ts); kept with the not-sent marks, as every reader of
+ * them (the re-send rule, failover buffering, cache invalidation) asks the same question:
+ * can anything of it have been applied?
+ */
+export function markNotApplied<E>(err: E): E {
+  return markNotSent(err);
+}
+
+/**
+ * Whether the statement behind `err` certainly had no effect: it never reached the server, or
+ * the server ended the session before it could commit (`markNotApplied`).
+ */
 export function wasNotSent(err: unknown): boolean {
   if (typeof err !== 'object' || err === null) return false;
   if (NOT_SENT.has(err)) return true;
   // The library's own refusals (open circuit, full queue, acquire timeout) happen before sending.
   const errorClass = classify(err);
   return errorClass === 'unavailable' || (err as { code?: unknown }).code === 'E_ACQUIRE_TIMEOUT';
+}
+
+/** pg's errors for a client that was already unusable when the statement was given to it. */
+const DEAD_CLIENT_MESSAGES = [
+  'Client has encountered a connection error',
+  'Client was closed and is not queryable',
+];
+
+/**
+ * Whether the call took a client that was already dead: its socket refused the statement's
+ * bytes (node's error from the `write` system call), or pg knew it was unusable. Its idle
+ * neighbours in the pool may be dead too (one network event resets every connection), which the
+ * pool learns only once the event loop reads their errors: the retry loop waits for that turn
+ * before a retry that would go at once (retry-loop.ts).
+ */
+export function tookDeadClient(err: unknown): boolean {
+  if (typeof err !== 'object' || err === null) return false;
+  if (wasWriteRefused(err)) return true;
+  const message = (err as { message?: unknown }).message;
+  return typeof message === 'string' && DEAD_CLIENT_MESSAGES.some((m) => message.startsWith(m));
+}
+
+/**
+ * Whether `err` is node's error from writing to the socket (`syscall: 'write'`, EPIPE or
+ * ECONNRESET): the bytes were refused, so what they carried never reached the server.
+ */
+export function wasWriteRefused(err: unknown): boolean {
+  const syscall = (err as { syscall?: unknown } | null | undefined)?.syscall;
+  return syscall === 'write' || syscall === 'writev';
 }
 
 /**
@@ -45,11 +89,33 @@ export function isRepreparable(err: unknown): boolean {
 }
 
 /**
+ * Where a failed statement was sent, as the endpoint was when it was sent: a hot standby or not.
+ * The endpoint's role can change before the retry path asks (a standby promoted, its probe then
+ * finding it writable), and what matters is where the statement ran: one sent to a standby ran
+ * in a read-only transaction. Marked by the statement attempt on the errors it settles with.
+ */
+const SENT_TO_STANDBY = new WeakMap<object, boolean>();
+
+export function markSentTo<E>(err: E, hotStandby: boolean): E {
+  if (typeof err === 'object' && err !== null) SENT_TO_STANDBY.set(err, hotStandby);
+  return err;
+}
+
+/** Whether the statement behind `err` was sent to a hot standby; undefined when not known. */
+export function sentToHotStandby(err: unknown): boolean | undefined {
+  return typeof err === 'object' && err !== null ? SENT_TO_STANDBY.get(err) : undefined;
+}
+
+/**
  * The one rule for re-sending a single statement (pgx's SafeToRetry): only when the condition is
  * transient AND the statement cannot have applied twice: nothing was sent, or it ran on a hot
  * standby (which cannot write), or the caller said it is idempotent. A statement that may have
  * run on a writable server is never re-sent on the caller's behalf. Conflicts (40001, 40P01,
  * 55P03) and read-only refusals (25006) are safe too: PostgreSQL applied nothing.
+ *
+ * `ranOnHotStandby` is the endpoint's role now; where the statement attempt recorded what the
+ * endpoint was when the statement was sent (`markSentTo`), that wins: a standby promoted since
+ * still ran it in a read-only transaction, and a statement sent after its promotion did not.
  *
  * A stale named statement (0A000 "cached plan must not change result type", 26000 "prepared
  * statement does not exist") was refused at Bind, before it ran, so it is safe to re-send,
@@ -68,5 +134,7 @@ export function mayRetryStatement(
   const errorClass = classify(err);
   if (errorClass === 'stale-statement') return !reprepared && isRepreparable(err);
   if (errorClass === 'conflict' || errorClass === 'read-only') return true;
-  return idempotent || ranOnHotStandby || wasNotSent(err);
+  // Where it was sent, when the attempt knows; the endpoint's role now otherwise.
+  const onStandby = sentToHotStandby(err) ?? ranOnHotStandby;
+  return idempotent || onStandby || wasNotSent(err);
 }

@@ -6,7 +6,8 @@
  * jitter, abortable, ended by the pool's lifetime).
  */
 import pRetry from 'p-retry';
-import { sleep } from './sleep.js';
+import { tookDeadClient } from './policy.js';
+import { afterPendingIo, sleep } from './sleep.js';
 
 export interface RetryLoop<T> {
   /** The failure that started the loop. */
@@ -42,7 +43,8 @@ export function retryAfterFailure<T>(loop: RetryLoop<T>): Promise<T> {
         lastError = error;
         const delayMs = loop.decide(error, attemptNumber);
         if (delayMs === false) return false;
-        await sleep(delayMs, loop.signal, loop.lifetime);
+        if (delayMs > 0) await sleep(delayMs, loop.signal, loop.lifetime);
+        else if (tookDeadClient(error)) await afterPendingIo(loop.signal, loop.lifetime);
         return true;
       },
     },
