@@ -5,11 +5,18 @@
  * loop of callers could never overload anything: each would wait for its answer. Bounded: the
  * burst stops at its end time, and never has more than `maxOutstanding` calls in flight (the
  * arrivals past it are counted as not sent).
+ *
+ * Each arrival is its own macrotask (setImmediate), as requests reaching a service each come in
+ * their own I/O event. Started together in one synchronous loop, a tick's calls would each see
+ * the others' synchronous work before their own refusal could be observed, and the refusal
+ * latency would measure the generator's batching rather than the pool.
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import type { ResilientPool } from '../index.js';
 import type { CallSink } from './workload.js';
 import { describeFailure } from './workload.js';
+
+const nextMacrotask = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** One overload call: a read that costs the server a fixed 20 ms. */
 export const OVERLOAD_STATEMENT = 'SELECT pg_sleep(0.02)';
@@ -74,7 +81,9 @@ export class OverloadBurst {
           this.notSent++;
           continue;
         }
-        const call = this.call().finally(() => this.outstanding.delete(call));
+        const call = nextMacrotask()
+          .then(() => this.call())
+          .finally(() => this.outstanding.delete(call));
         this.outstanding.add(call);
       }
       await delay(TICK_MS);

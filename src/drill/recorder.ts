@@ -1,6 +1,7 @@
 /**
  * Everything the drill measures, time-stamped in ms since the drill's start: every call (when it
- * started and ended, and how), retries, breaker changes, routing events, new connections, and
+ * started and ended, and how), retries, breaker changes, routing events (down, up, eject, readmit,
+ * and the pool's `routing` state changes), new connections, and
  * once a second a snapshot of each endpoint's routing and connections.
  *
  * The live status line counts calls as they complete (that is all it can know at the time); the
@@ -9,7 +10,13 @@
  */
 import type { EndpointStats, ResilientPool } from '../index.js';
 import { type CallKind, type CallRecord, figuresByWindow, percentile } from './calls.js';
-import type { DrillSample, EndpointBand, EndpointState, RoutingBand } from './report-model.js';
+import type {
+  DrillSample,
+  EndpointBand,
+  EndpointState,
+  RoutingBand,
+  RoutingChangeRecord,
+} from './report-model.js';
 
 export { percentile } from './calls.js';
 
@@ -50,7 +57,12 @@ export interface RecorderWiring {
 }
 
 /** The fields of EndpointStats the drill reads that older versions of the library lack. */
-type NewerEndpointStats = EndpointStats & { pending?: number; maxConnections?: number };
+type NewerEndpointStats = Omit<EndpointStats, 'limit' | 'routing'> & {
+  pending?: number;
+  maxConnections?: number;
+  limit?: number;
+  routing?: EndpointStats['routing'];
+};
 
 export class Recorder {
   private readonly origin = performance.now();
@@ -59,6 +71,8 @@ export class Recorder {
   readonly retryTimes: number[] = [];
   readonly breakerChanges: BreakerChange[] = [];
   readonly routingEvents: RoutingEvent[] = [];
+  /** The pool's `routing` events (routing state changes: outliers, panic, slow start). */
+  readonly routingChanges: RoutingChangeRecord[] = [];
   /**
    * New connections of the wrapped pools (pg-pool 'connect'), by endpoint; the primary's by
    * candidate, as 'primary@<node>'.
@@ -101,6 +115,9 @@ export class Recorder {
         this.routingEvents.push({ t: this.now(), endpoint: e.endpoint, event });
       });
     }
+    db.on('routing', (e) => {
+      this.routingChanges.push({ t: Math.round(this.now()), ...e });
+    });
     db.on('connect', (_client: unknown, endpoint: string) => {
       if (endpoint !== 'primary') this.connects.push({ t: this.now(), endpoint });
     });
@@ -203,6 +220,7 @@ export class Recorder {
         max: e.maxConnections ?? this.wiring.poolMax(e.name),
         calls,
         lagMs: e.role === 'replica' ? e.lagMs : null,
+        ...(e.limit === undefined ? {} : { limit: e.limit }),
       };
     }
     return states;
@@ -225,13 +243,17 @@ export class Recorder {
 
 /** What routing did with an endpoint in a window; see {@link RoutingBand}. */
 export function routingBand(
-  e: Pick<EndpointStats, 'down' | 'health' | 'breaker' | 'role'>,
+  e: Pick<EndpointStats, 'down' | 'health' | 'breaker' | 'role'> & {
+    routing?: EndpointStats['routing'];
+  },
   calls: number,
   context: { asked: boolean; othersServed: boolean },
 ): RoutingBand {
   if (e.down) return 'down';
   if (e.health === 'ejected') return 'ejected';
   if (e.health === 'lagging') return 'lagging';
+  // Out of routing with its circuit closed and its probes fine: ejected as an outlier.
+  if (e.routing === 'ejected' && e.breaker === 'closed') return 'ejected';
   if (calls > 0) return 'serving';
   if (e.breaker === 'open' || context.othersServed || (e.role === 'primary' && context.asked)) {
     return 'avoided';

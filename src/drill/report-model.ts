@@ -36,6 +36,11 @@ export interface EndpointState {
   calls: number;
   /** Replay lag of a replica from the health monitor, ms (null: unknown or a primary). */
   lagMs: number | null;
+  /**
+   * Permits its gate gives at the end of the window: the pool size, or what the adaptive limit
+   * set (absent in reports of older drills).
+   */
+  limit?: number;
 }
 
 /** One second of the drill. */
@@ -117,6 +122,18 @@ export interface OverloadFigures {
   refusalP99Ms: number | null;
   /** Errors of the overload calls, by code. */
   errorsByCode: Record<string, number>;
+  /** Overload calls admitted per second of the fault window (what got through). */
+  admittedPerSec?: number;
+  /**
+   * The lowest gate limit each endpoint had in the samples of the fault window: below the pool
+   * size only with `queue.adaptiveLimit` (absent in reports of older drills).
+   */
+  lowestLimit?: Record<string, number>;
+  /**
+   * Writes of the steady workload that failed and overlapped the fault, by code: a read burst
+   * must not take the primary's slots, so any E_QUEUE_FULL here is reads spilling onto it.
+   */
+  writeErrorsByCode?: Record<string, number>;
 }
 
 /** The replica-lag scenario's figures. */
@@ -188,6 +205,17 @@ export interface FaultSummary {
   timeToRecoverMs: number | null;
 }
 
+/** One `routing` event of the pool, time-stamped. */
+export interface RoutingChangeRecord {
+  /** ms since the drill's start. */
+  t: number;
+  endpoint: string;
+  state: 'routed' | 'ejected' | 'slow-start' | 'panic';
+  previous: 'routed' | 'ejected' | 'slow-start' | 'panic';
+  /** Why it is out of routing (or in panic); null when routed. */
+  reason: string | null;
+}
+
 export interface InvariantResult {
   name: string;
   ok: boolean;
@@ -212,11 +240,26 @@ export interface DrillReport {
     redis?: boolean;
     /** Scenarios asked for but not played, with the reason. */
     skipped?: string[];
+    /**
+     * The pool's queue settings (`queue` of ResilientPoolOptions) as the drill ran them: its
+     * own (a queue of one pool's worth, the adaptive limit off), with any `pool` option over them.
+     */
+    queue?: {
+      maxWaiting: number;
+      acquireTimeout: number;
+      /** `queue.adaptiveLimit`: false when off, 'gradient2' or 'vegas' when on. */
+      adaptiveLimit: false | 'gradient2' | 'vegas';
+    };
   };
   /** Endpoint names in display order (primary first). */
   endpoints: string[];
   samples: DrillSample[];
   faults: FaultWindow[];
+  /**
+   * The pool's `routing` events: an endpoint's routing state changed (ejected as an outlier,
+   * panic, slow start after an outage, back to routed). Absent in reports of older drills.
+   */
+  routingChanges?: RoutingChangeRecord[];
   summary: FaultSummary[];
   invariants: InvariantResult[];
   totals: { ok: number; errors: number; retries: number; writesAcknowledged: number };

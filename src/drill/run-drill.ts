@@ -295,6 +295,7 @@ export async function runDrill(options: DrillOptions = {}): Promise<DrillReport>
       samples,
       breakerChanges: recorder.breakerChanges,
       routingEvents: recorder.routingEvents,
+      routingChanges: recorder.routingChanges,
       retryTimes: recorder.retryTimes,
       connects: recorder.connects,
       endedAt: recorder.now(),
@@ -333,6 +334,12 @@ export async function runDrill(options: DrillOptions = {}): Promise<DrillReport>
         writers,
         redis: db.cache !== undefined,
         skipped,
+        queue: {
+          maxWaiting: targets.queue.maxWaiting,
+          acquireTimeout: targets.queue.acquireTimeout,
+          // What the pool runs, from its own stats.
+          adaptiveLimit: db.stats().endpoints[0]?.adaptiveLimit?.algorithm ?? false,
+        },
       },
       endpoints: [
         'primary',
@@ -343,6 +350,7 @@ export async function runDrill(options: DrillOptions = {}): Promise<DrillReport>
       faults: faults.map(
         ({ avoidedAt: _a, recoveryFrom: _f, retired: _r, overloadPlan: _o, ...window }) => window,
       ),
+      routingChanges: recorder.routingChanges,
       summary,
       invariants,
       totals: {

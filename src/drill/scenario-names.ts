@@ -77,13 +77,13 @@ export const SCENARIO_INFO: Readonly<Record<ScenarioName, ScenarioInfo>> = {
   'connection-reset': {
     summary: 'RST every open connection to every node (its ChaosProxy resets them)',
     expected:
-      'writes whose statement was on the wire fail with the lost connection (ECONNRESET) or E_OUTCOME_UNKNOWN: they may have run, so they are never re-sent; reads are re-sent; idle connections are replaced',
+      'writes whose statement was on the wire fail with the lost connection (ECONNRESET) or E_OUTCOME_UNKNOWN: they may have run, so they are never re-sent; calls that took a dead idle client (write ECONNRESET: nothing left) and reads are re-sent; the reset counts once against each circuit, so none opens',
     needs: {},
   },
   'backends-terminated': {
     summary: 'pg_terminate_backend() every client backend on every node',
     expected:
-      'writes running at that moment fail (57P01 admin_shutdown or E_OUTCOME_UNKNOWN: they may have run); reads are re-sent; idle clients are discarded',
+      'writes running at that moment are answered 57P01 (admin_shutdown: rolled back) and re-sent; only a commit caught waiting for a standby fails (a lost connection, or E_OUTCOME_UNKNOWN: it may have run); reads are re-sent; idle clients are discarded',
     needs: { localCluster: true },
   },
   'too-many-connections': {
@@ -103,13 +103,13 @@ export const SCENARIO_INFO: Readonly<Record<ScenarioName, ScenarioInfo>> = {
     summary:
       'fast shutdown of the primary, start it again after the hold (pools keep idle clients)',
     expected:
-      'writes running at the shutdown fail (57P01, or E_OUTCOME_UNKNOWN), then connection-refused / E_CIRCUIT_OPEN until it is back; no call may fail on a dead idle client afterwards',
+      'writes running at the shutdown are answered 57P01 (rolled back) and re-sent, and fail with the refusals if it is still down (connection-refused / E_CIRCUIT_OPEN) until it is back; a commit caught waiting for a standby fails with a lost connection or E_OUTCOME_UNKNOWN; no call may fail on a dead idle client afterwards',
     needs: { localCluster: true },
   },
   overload: {
     summary: 'open-loop reads at twice what the read endpoints can serve',
     expected:
-      'overload reads refused with E_QUEUE_FULL (in microseconds) or timed out in the queue (E_ACQUIRE_TIMEOUT); the steady workload may slow down but must not fail untyped',
+      "reads refused with E_QUEUE_FULL at the saturated replicas (in microseconds), the burst's and some of the steady workload's, or timed out in the queue (E_ACQUIRE_TIMEOUT); writes unaffected: reads never spill onto the primary for a full queue",
     needs: { replicas: 1 },
   },
   'redis-loss': {
@@ -127,7 +127,7 @@ export const SCENARIO_INFO: Readonly<Record<ScenarioName, ScenarioInfo>> = {
   'planned-switchover': {
     summary: 'clean stop of the primary, promote the most advanced standby (final)',
     expected:
-      'writes on the wire at the stop fail (57P01, or E_OUTCOME_UNKNOWN); writes arriving during the promotion wait or fail with E_CIRCUIT_OPEN / E_ENDPOINT_DOWN. Target: none',
+      'none: writes on the wire at the stop are answered 57P01 (rolled back) and wait in the failover buffer for the new primary, as do writes arriving during the promotion; only a commit caught waiting for a standby fails (a lost connection, or E_OUTCOME_UNKNOWN). Target: none',
     needs: { localCluster: true, replicas: 1, final: true },
   },
   'primary-failover': {

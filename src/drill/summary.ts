@@ -24,6 +24,7 @@ import type {
   InvariantResult,
   LagFigures,
   OverloadFigures,
+  RoutingChangeRecord,
   TargetCheck,
 } from './report-model.js';
 
@@ -43,6 +44,8 @@ export interface Recording {
   readonly samples: readonly DrillSample[];
   readonly breakerChanges: readonly BreakerChange[];
   readonly routingEvents: readonly RoutingEvent[];
+  /** The pool's `routing` events (absent in synthetic recordings of older tests). */
+  readonly routingChanges?: readonly RoutingChangeRecord[];
   readonly retryTimes: readonly number[];
   readonly connects: ReadonlyArray<{ t: number; endpoint: string }>;
   /** When the recording ended, ms since start. */
@@ -60,7 +63,15 @@ export interface PlayedFault extends FaultWindow {
   /** The overload burst's own figures. */
   overloadPlan?: Omit<
     OverloadFigures,
-    'admitted' | 'refused' | 'failed' | 'admittedP99Ms' | 'refusalP99Ms' | 'errorsByCode'
+    | 'admitted'
+    | 'refused'
+    | 'failed'
+    | 'admittedP99Ms'
+    | 'refusalP99Ms'
+    | 'errorsByCode'
+    | 'admittedPerSec'
+    | 'lowestLimit'
+    | 'writeErrorsByCode'
   >;
 }
 
@@ -99,6 +110,10 @@ function detectedAfter(fault: PlayedFault, rec: Recording, horizon: number): num
       e.endpoint === fault.endpoint && (e.event === 'down' || e.event === 'eject') && within(e.t),
   );
   if (routed) times.push(routed.t);
+  const ejected = rec.routingChanges?.find(
+    (c) => c.endpoint === fault.endpoint && c.state === 'ejected' && within(c.t),
+  );
+  if (ejected) times.push(ejected.t);
   if (fault.avoidedAt !== null) times.push(fault.avoidedAt);
   const heldBack = rec.samples.find((s) => {
     const routing = s.endpointState?.[fault.endpoint ?? '']?.routing;
@@ -112,11 +127,29 @@ function detectedAfter(fault: PlayedFault, rec: Recording, horizon: number): num
   return times.length === 0 ? null : Math.max(0, Math.round(Math.min(...times) - fault.start));
 }
 
-function overloadFigures(fault: PlayedFault, rec: Recording): OverloadFigures | undefined {
+/**
+ * The overload burst's figures: what was admitted and how fast, what was refused and how fast,
+ * the lowest gate limits the samples showed, and the steady workload's writes that failed (`failed`:
+ * the steady calls that failed and overlapped the fault).
+ */
+function overloadFigures(
+  fault: PlayedFault,
+  rec: Recording,
+  failed: readonly CallRecord[],
+): OverloadFigures | undefined {
   if (fault.overloadPlan === undefined) return undefined;
   const burst = startedIn(rec.calls, fault.start, fault.end, 'overload');
   const admitted = burst.filter((c) => c.ok);
   const refused = burst.filter((c) => !c.ok && c.refused);
+  const lowestLimit: Record<string, number> = {};
+  for (const s of rec.samples) {
+    if (s.t <= fault.start || s.t > fault.end + AFTER_HEAL_MS) continue;
+    for (const [name, state] of Object.entries(s.endpointState ?? {})) {
+      if (state.limit === undefined) continue;
+      lowestLimit[name] = Math.min(lowestLimit[name] ?? state.limit, state.limit);
+    }
+  }
+  const seconds = Math.max(0.001, (fault.end - fault.start) / 1000);
   return {
     ...fault.overloadPlan,
     admitted: admitted.length,
@@ -125,6 +158,9 @@ function overloadFigures(fault: PlayedFault, rec: Recording): OverloadFigures | 
     admittedP99Ms: percentile(latencies(admitted), 99),
     refusalP99Ms: percentile(latencies(refused), 99),
     errorsByCode: errorsByCode(burst),
+    admittedPerSec: Math.round(admitted.length / seconds),
+    lowestLimit,
+    writeErrorsByCode: errorsByCode(failed.filter((c) => c.kind === 'write')),
   };
 }
 
@@ -280,7 +316,7 @@ export function summarizeFault(
   if (fault.promotedAt !== undefined) {
     row.writesFlowingAfterMs = firstAckAfter(steady, fault.promotedAt);
   }
-  const overload = overloadFigures(fault, rec);
+  const overload = overloadFigures(fault, rec, failed);
   if (overload !== undefined) row.overload = overload;
   if (fault.name === 'replica-lag') row.lag = lagFigures(fault, rec, context.maxLagMs, horizon);
   row.targets = targetChecks(row, context.poolMax);
@@ -357,7 +393,15 @@ export function faultDetails(rows: readonly FaultSummary[]): string {
       if (r.overload) {
         const o = r.overload;
         parts.push(
-          `overload ${o.offeredPerSec}/s offered (capacity ${o.capacityPerSec}/s): ${o.admitted} admitted p99 ${cell(o.admittedP99Ms)} ms (unloaded ${cell(o.unloadedP99Ms)} ms), ${o.refused} refused p99 ${o.refusalP99Ms === null ? '—' : o.refusalP99Ms.toFixed(3)} ms, ${o.failed} failed otherwise`,
+          `overload ${o.offeredPerSec}/s offered (capacity ${o.capacityPerSec}/s): ${o.admitted} admitted${o.admittedPerSec === undefined ? '' : ` (${o.admittedPerSec}/s)`} p99 ${cell(o.admittedP99Ms)} ms (unloaded ${cell(o.unloadedP99Ms)} ms), ${o.refused} refused p99 ${o.refusalP99Ms === null ? '—' : o.refusalP99Ms.toFixed(3)} ms, ${o.failed} failed otherwise`,
+        );
+        const limits = Object.entries(o.lowestLimit ?? {});
+        if (limits.length > 0) {
+          parts.push(`lowest limit ${limits.map(([e, n]) => `${e} ${n}`).join(', ')}`);
+        }
+        const writeErrors = Object.entries(o.writeErrorsByCode ?? {});
+        parts.push(
+          `write errors ${writeErrors.length === 0 ? 'none' : writeErrors.map(([c, n]) => `${c} x${n}`).join(', ')}`,
         );
       }
       const connects = Object.entries(r.connectsAfterRecovery ?? {});

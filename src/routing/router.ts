@@ -13,6 +13,16 @@
  * declared down when nothing answers), one whose circuit opens is refused, and then the primary
  * takes the reads as before.
  *
+ * Saturation is not an outage. The primary takes reads only when no replica can take them for
+ * a reason of health: declared down, circuit not closed, ejected or lagging by the health
+ * monitor, ejected as an outlier (or every healthy one already failed this call). A replica whose
+ * only problem is a full queue is back-pressure: the read is sent to the least loaded such
+ * replica, whose admission refuses it at once with QueueFullError, rather than into the primary's
+ * queue, where it would take the slots writes need (a read burst would otherwise turn into
+ * E_QUEUE_FULL on writes). An application that wants the primary to take part of the read load
+ * under pressure gives it a bounded share explicitly: a second pg pool to the primary, with a
+ * small `max`, listed among the replicas (docs/replicas.md).
+ *
  * The read path allocates nothing: the predicates are built once, and with no replica ejected
  * the outlier check is one comparison per replica.
  */
@@ -75,8 +85,10 @@ export class Router {
 
   /**
    * The endpoint for a read, avoiding `exclude` (endpoints that already failed this call) while
-   * another choice exists. Undefined when no replica is usable and fallback is off. With no
-   * replicas configured at all the primary serves reads.
+   * another choice exists: a replica that can admit it; else the primary if it takes reads now
+   * (`primaryTakesReads`); else a replica that failed this call; else a healthy replica whose
+   * queue is full, which refuses it. Undefined when no replica is healthy and fallback is off.
+   * With no replicas configured at all the primary serves reads.
    */
   forRead(exclude: ReadonlySet<Endpoint> | null): Endpoint | undefined {
     const replicas = this.replicas;
@@ -87,22 +99,37 @@ export class Router {
       const outlier = this.balancer.pick(replicas, isUsable, exclude);
       if (outlier !== undefined) return outlier;
     }
-    if (this.fallbackToPrimary) return this.primary;
-    // Without fallback, a replica that failed this call is still better than none.
-    return exclude === null ? undefined : this.balancer.pick(replicas, isUsable, null);
+    if (this.primaryTakesReads(exclude)) return this.primary;
+    // A replica that failed this call but can admit it is still better than none.
+    if (exclude !== null) {
+      const again = this.balancer.pick(replicas, isUsable, null);
+      if (again !== undefined) return again;
+    }
+    // Healthy but saturated: refused there (QueueFullError), never spilled onto the primary.
+    return this.leastLoadedHealthy(exclude);
+  }
+
+  /**
+   * Whether the primary may serve a read now: there are no replicas, or fallback is on and no
+   * replica outside `exclude` is healthy (saturated replicas count as healthy: see the header).
+   * What `forRead` and `hasReadAlternative` decide by; other read paths (hedges) ask it too.
+   */
+  primaryTakesReads(exclude: ReadonlySet<Endpoint> | null): boolean {
+    if (this.replicas.length === 0) return true;
+    return this.fallbackToPrimary && this.leastLoadedHealthy(exclude) === undefined;
   }
 
   /**
    * Whether a read could go somewhere other than the endpoints in `exclude`. Asks the endpoints
    * directly rather than the balancer, so that checking does not use up a balancer's turn. A
-   * replica ejected as an outlier counts: in panic routing it would be chosen.
+   * replica ejected as an outlier counts: in panic routing it would be chosen. The primary counts
+   * only when it would take the read (`primaryTakesReads`): a saturated replica is no reason.
    */
   hasReadAlternative(exclude: ReadonlySet<Endpoint>): boolean {
     for (const replica of this.replicas) {
       if (!exclude.has(replica) && replica.isUsable()) return true;
     }
-    const primaryServesReads = this.replicas.length === 0 || this.fallbackToPrimary;
-    return primaryServesReads && !exclude.has(this.primary) && this.primary.isUsable();
+    return !exclude.has(this.primary) && this.primary.isUsable() && this.primaryTakesReads(exclude);
   }
 
   /**
@@ -179,6 +206,29 @@ export class Router {
   /** Its share of reads (slow start), 1 outside a ramp. */
   shareOf(endpoint: Endpoint): number {
     return shareOf(endpoint);
+  }
+
+  /**
+   * The healthy replica outside `exclude` with the least in flight and queued, or undefined when
+   * none is. Healthy: in routing but for its queue (up, circuit closed, allowed by the health
+   * monitor) and not ejected as an outlier (a replica out only as an outlier takes reads in panic
+   * routing, before this is asked). A plain scan, not the balancer: it runs only once no replica
+   * can admit the read, and a refusal should not use up a balancer's turn.
+   */
+  private leastLoadedHealthy(exclude: ReadonlySet<Endpoint> | null): Endpoint | undefined {
+    let best: Endpoint | undefined;
+    let bestLoad = 0;
+    for (const replica of this.replicas) {
+      if (exclude?.has(replica) || !isOtherwiseRoutable(replica) || this.isOutlier(replica)) {
+        continue;
+      }
+      const load = replica.load();
+      if (best === undefined || load < bestLoad) {
+        best = replica;
+        bestLoad = load;
+      }
+    }
+    return best;
   }
 
   private isOutlier(endpoint: Endpoint): boolean {

@@ -288,6 +288,12 @@ describe('summarizeFault on a synthetic recording', () => {
     const checks = Object.fromEntries((r.targets ?? []).map((t) => [t.name, t.ok]));
     expect(checks['admitted p99 <= 2x unloaded p99']).toBe(false);
     expect(checks['refusal p99 < 1 ms']).toBe(true);
+    // 2 admitted in a 2 s window; the workload's failed writes, by code (here no limit was sampled).
+    expect(r.overload).toMatchObject({
+      admittedPerSec: 1,
+      lowestLimit: {},
+      writeErrorsByCode: { E_OUTCOME_UNKNOWN: 1, E_CIRCUIT_OPEN: 1 },
+    });
   });
 
   it('holds a replica-lag fault to its bound and counts calls only in whole held-back windows', () => {
@@ -372,6 +378,106 @@ describe('targetChecks', () => {
   });
 });
 
+describe('overload: the gate limits sampled during the fault', () => {
+  it('keeps the lowest limit of each endpoint over the fault window and the second after', () => {
+    const state = (limit: number) => ({
+      routing: 'serving' as const,
+      pending: 0,
+      idle: 0,
+      used: 4,
+      max: 4,
+      calls: 10,
+      lagMs: null,
+      limit,
+    });
+    const at = (t: number, r1: number, r2: number): DrillSample => ({
+      ...sample(t, { 'replica-1': 'closed', 'replica-2': 'closed' }),
+      endpointState: { 'replica-1': state(r1), 'replica-2': state(r2) },
+    });
+    const fault: PlayedFault = {
+      name: 'overload',
+      description: 'overload',
+      target: 'read endpoints',
+      endpoint: 'replicas',
+      expected: '',
+      start: 1_000,
+      end: 3_000,
+      avoidedAt: null,
+      recoveryFrom: 3_000,
+      retired: [],
+      overloadPlan: {
+        permits: 8,
+        unloadedP99Ms: 25,
+        capacityPerSec: 320,
+        offeredPerSec: 640,
+        notSent: 0,
+      },
+    };
+    const row = summarizeFault(
+      fault,
+      undefined,
+      {
+        calls: [call('overload', 1_100, 1_130), call('write', 1_200, 1_201, 'E_QUEUE_FULL')],
+        // Before the fault (1 s) and long after it (5 s) do not count.
+        samples: [
+          at(1_000, 1, 1),
+          at(2_000, 3, 4),
+          at(3_000, 2, 4),
+          at(4_000, 4, 3),
+          at(5_000, 1, 1),
+        ],
+        breakerChanges: [],
+        routingEvents: [],
+        retryTimes: [],
+        connects: [],
+        endedAt: 5_000,
+      },
+      { baseline: { ops: 100, p99: 2 }, poolMax: 4, maxLagMs: 1_000 },
+    );
+    expect(row.overload?.lowestLimit).toEqual({ 'replica-1': 2, 'replica-2': 3 });
+    // A write refused for a full queue during a read burst: reads spilled onto the primary.
+    expect(row.overload?.writeErrorsByCode).toEqual({ E_QUEUE_FULL: 1 });
+  });
+});
+
+describe('routing events', () => {
+  it("detects a fault when the pool's routing event ejects its endpoint", () => {
+    const fault: PlayedFault = {
+      name: 'replica-hang',
+      description: 'SIGSTOP replica-1',
+      target: 'replica-1',
+      endpoint: 'replica-1',
+      expected: '',
+      start: 1_000,
+      end: 4_000,
+      avoidedAt: null,
+      recoveryFrom: 4_000,
+      retired: [],
+    };
+    const recording: Recording = {
+      calls: steadyReads(0, 6_000),
+      samples: [],
+      breakerChanges: [{ t: 2_500, endpoint: 'replica-1', state: 'open' }],
+      routingEvents: [],
+      routingChanges: [
+        // Another endpoint's, and one that is not an ejection: neither is the sign.
+        { t: 1_100, endpoint: 'replica-2', state: 'ejected', previous: 'routed', reason: 'silent' },
+        { t: 1_200, endpoint: 'replica-1', state: 'slow-start', previous: 'routed', reason: null },
+        { t: 1_600, endpoint: 'replica-1', state: 'ejected', previous: 'routed', reason: 'silent' },
+      ],
+      retryTimes: [],
+      connects: [],
+      endedAt: 6_000,
+    };
+    const row = summarizeFault(fault, undefined, recording, {
+      baseline: { ops: null, p99: 2 },
+      poolMax: 4,
+      maxLagMs: 1_000,
+    });
+    expect(row.timeToDetectMs).toBe(600);
+  });
+});
+
 describe('routing state', () => {
   const replica = { role: 'replica' as const, breaker: 'closed' as const, down: false };
 
@@ -385,6 +491,16 @@ describe('routing state', () => {
     expect(routingBand({ ...replica, health: 'lagging' }, 3, none)).toBe('lagging');
     expect(routingBand({ ...replica, health: 'ejected' }, 0, none)).toBe('ejected');
     expect(routingBand({ ...replica, health: 'ejected', down: true }, 0, none)).toBe('down');
+    // Out of routing with a closed circuit and healthy probes: ejected as an outlier.
+    expect(routingBand({ ...replica, health: 'healthy', routing: 'ejected' }, 0, none)).toBe(
+      'ejected',
+    );
+    expect(routingBand({ ...replica, health: 'healthy', routing: 'panic' }, 5, none)).toBe(
+      'serving',
+    );
+    expect(
+      routingBand({ ...replica, breaker: 'open', health: 'healthy', routing: 'ejected' }, 0, none),
+    ).toBe('avoided');
     const primary = { role: 'primary' as const, breaker: 'open' as const, down: false };
     expect(
       routingBand({ ...primary, health: 'healthy' }, 0, { asked: false, othersServed: false }),

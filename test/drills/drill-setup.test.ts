@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { availableScenarios } from '../../src/drill/run-drill.js';
 import { SCENARIO_INFO, SCENARIOS, scenarioList } from '../../src/drill/scenario-names.js';
-import { mergePoolOptions } from '../../src/drill/targets.js';
+import { drillQueue, mergePoolOptions } from '../../src/drill/targets.js';
 
 const local = { external: false, replicas: 2, redis: true };
 
@@ -89,5 +89,12 @@ describe('mergePoolOptions', () => {
     const logger = { info() {}, warn() {}, error() {}, debug() {} };
     const merged = mergePoolOptions(base, { logger } as never);
     expect((merged as { logger: unknown }).logger).toBe(logger);
+  });
+});
+
+describe("the drill's queue", () => {
+  it('is short (one pool of calls), so overload is refused at once', () => {
+    expect(drillQueue(4)).toEqual({ maxWaiting: 4, acquireTimeout: 1_000, adaptiveLimit: false });
+    expect(drillQueue(12).maxWaiting).toBe(12);
   });
 });

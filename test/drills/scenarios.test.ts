@@ -90,7 +90,15 @@ describe.skipIf(process.env.DATABASE_URL !== undefined && process.env.DATABASE_U
         }
         // The fault was really met.
         if (name === 'replica-lag') expect(row!.lag!.maxLagMs).toBeGreaterThan(row!.lag!.boundMs);
-        if (name === 'overload') expect(row!.overload!.admitted).toBeGreaterThan(0);
+        if (name === 'overload') {
+          expect(row!.overload!.admitted).toBeGreaterThan(0);
+          // Run with the short queue that protects a pool from overload, and said so.
+          expect(report.config.queue).toMatchObject({ maxWaiting: 4, adaptiveLimit: false });
+          // A read burst must not take the primary's slots: no write refused for a full queue.
+          expect(row!.overload!.writeErrorsByCode).not.toHaveProperty('E_QUEUE_FULL');
+          expect(Object.keys(row!.overload!.lowestLimit ?? {})).toContain('replica-1');
+          expect(Array.isArray(report.routingChanges)).toBe(true);
+        }
         if (PROMOTIONS.has(name)) {
           expect(row!.writesFlowingAfterMs, 'no write reached the new primary').not.toBeNull();
           expect(row!.primaryNodeAfter).not.toBe('primary');

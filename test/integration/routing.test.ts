@@ -81,6 +81,49 @@ describe('routing', () => {
   });
 });
 
+describe('read overload on the replicas', () => {
+  it('refuses reads at the saturated replicas (E_QUEUE_FULL) and leaves the primary to writes', async () => {
+    // 4 permits and 4 places in each queue: 16 slow reads fill both replicas.
+    const db = makeDb({ queue: { maxWaiting: 4, acquireTimeout: 30_000 } });
+    await db.write('CREATE TABLE IF NOT EXISTS routing_w (id serial primary key)');
+    const slow = Array.from({ length: 16 }, () =>
+      db.read<{ port: number }>("SELECT pg_sleep(1.5), current_setting('port')::int AS port"),
+    );
+    try {
+      await until('both replica queues to fill', () =>
+        db
+          .stats()
+          .endpoints.filter((e) => e.role === 'replica')
+          .every((e) => e.inFlight === 4 && e.queued === 4),
+      );
+      // While the replicas are saturated: more reads are refused there, writes run on the primary.
+      const [reads, writes] = await Promise.all([
+        load(40, 8, async () => (await db.read<{ port: number }>(WHO)).rows[0]!.port),
+        load(20, 2, async () => db.write('INSERT INTO routing_w DEFAULT VALUES')),
+      ]);
+      expect(writes.filter((w) => !w.ok)).toEqual([]);
+      const refusals = reads.filter((r) => !r.ok).map((r) => (r.ok ? null : r.error));
+      for (const err of refusals) {
+        expect(err).toMatchObject({
+          code: 'E_QUEUE_FULL',
+          endpoint: expect.stringMatching(/^replica-/),
+        });
+      }
+      // Reads that found room (a permit freed meanwhile) ran on a replica, never on the primary.
+      const servedBy = new Set(reads.map((r) => (r.ok ? nodeName(r.value) : 'refused')));
+      expect(servedBy.has('primary')).toBe(false);
+      const primary = db.stats().endpoints.find((e) => e.role === 'primary');
+      expect(primary?.rejected['queue-full']).toBe(0);
+    } finally {
+      const settled = await Promise.allSettled(slow);
+      const ports = settled.map((s) =>
+        s.status === 'fulfilled' ? nodeName(s.value.rows[0]!.port) : 'failed',
+      );
+      expect(ports.filter((p) => !p.startsWith('replica-'))).toEqual([]);
+    }
+  });
+});
+
 describe.skipIf(!handle.canControlProcesses)(`replica faults (${NEEDS_LOCAL_CLUSTER})`, () => {
   it('SIGKILL of one replica under a steady read load fails no read', async () => {
     const [victim, survivor] = handle.cluster.replicas;

@@ -41,7 +41,8 @@ export function overload(targets: DrillTargets, sink: CallSink, holdMs: number) 
         ratePerSec: 2 * capacityPerSec,
         // Everything the endpoints can hold (slots and queues) twice over: past that, arrivals
         // are counted, not sent, so the drill itself stays bounded.
-        maxOutstanding: 2 * (permits + 100 * Math.max(1, targets.replicas.length)),
+        maxOutstanding:
+          2 * (permits + targets.queue.maxWaiting * Math.max(1, targets.replicas.length)),
         sink,
       });
       burst.start();

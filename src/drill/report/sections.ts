@@ -56,6 +56,15 @@ export function renderHeader(report: DrillReport): string {
       `${errorRate < 0.01 && errorRate > 0 ? '<0.01' : errorRate.toFixed(2)} % of calls`,
     ],
     ['Retries', int(report.totals.retries)],
+    ...(cfg.queue === undefined
+      ? []
+      : [
+          [
+            'Queue',
+            `${int(cfg.queue.maxWaiting)} waiting at most`,
+            `acquire timeout ${ms(cfg.queue.acquireTimeout)}; adaptive limit ${cfg.queue.adaptiveLimit === false ? 'off' : cfg.queue.adaptiveLimit}`,
+          ] as [string, string, string],
+        ]),
     ['Writes acknowledged', int(report.totals.writesAcknowledged)],
     ...(cfg.redis === undefined
       ? []
@@ -177,6 +186,11 @@ function faultFacts(row: FaultSummary, w: FaultWindow | undefined): string[] {
     const o = row.overload;
     items.push(
       `<li>${esc(`Overload: ${int(o.offeredPerSec)} calls/s offered, twice the capacity of ${int(o.capacityPerSec)}/s (${int(o.permits)} slots); ${int(o.admitted)} admitted, p99 ${ms(o.admittedP99Ms)} (unloaded ${ms(o.unloadedP99Ms)}); ${int(o.refused)} refused, p99 ${o.refusalP99Ms === null ? '—' : `${o.refusalP99Ms.toFixed(3)} ms`}; ${int(o.failed)} failed otherwise; ${int(o.notSent)} not sent (bound on calls in flight)`)}</li>`,
+    );
+    const limits = Object.entries(o.lowestLimit ?? {});
+    const writeErrors = Object.entries(o.writeErrorsByCode ?? {});
+    items.push(
+      `<li>${esc(`${o.admittedPerSec === undefined ? '' : `${int(o.admittedPerSec)} admitted/s; `}${limits.length === 0 ? '' : `lowest gate limit ${limits.map(([e, n]) => `${e} ${int(n)}`).join(', ')}; `}writes failed: ${writeErrors.length === 0 ? 'none' : writeErrors.map(([c, n]) => `${c} × ${int(n)}`).join(', ')}`)}</li>`,
     );
   }
   const connects = Object.entries(row.connectsAfterRecovery ?? {});
