@@ -6,7 +6,7 @@
  *   1b. the same at concurrency 32 with OpenTelemetry metrics, then tracing, on (the real SDK)
  *   2. in-process (FakePool, no I/O): ns per call the wrapper adds, concurrency 1 and 32
  *   2b. in-process: ns per call each feature adds when on (metrics, tracing, adaptive limit,
- *      failover buffering, consolidation), against the same pool with it off
+ *      failover buffering, consolidation, hedging), against the same pool with it off
  *   3. refusals: ns per call for an open circuit and for a full queue
  *   4. real PostgreSQL: db.read over two replica pools vs pg.Pool.query, concurrency 32
  *   5. cache hit: db.read(..., { cache: true }) vs ioredis GET + JSON.parse (needs Redis)

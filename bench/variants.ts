@@ -1,9 +1,10 @@
 /**
  * The features that cost something per call when turned on, each as pool options for the bench:
  * OpenTelemetry metrics and tracing with the real SDK (a periodic reader and a batch span
- * processor, as a service would run them, exporting to nowhere), and the issue-12 features.
- * Case 2b measures each one's in-process cost per call against the same pool with it off;
- * case 1b measures metrics and tracing against raw pg.Pool on the real server.
+ * processor, as a service would run them, exporting to nowhere), and the issue-12 features
+ * (adaptive limit, failover buffering, consolidation, hedged reads). Case 2b measures each one's
+ * in-process cost per call against the same pool with it off; case 1b measures metrics and
+ * tracing against raw pg.Pool on the real server.
  */
 import {
   AggregationTemporality,
@@ -97,5 +98,11 @@ export const IN_PROCESS_VARIANTS: readonly Variant[] = [
   {
     label: 'read(), consolidation on',
     setup: () => ({ options: { consolidation: true }, call: 'read', shutdown: none }),
+  },
+  {
+    // The fake answers within microseconds, so no hedge is ever sent: what every read pays for
+    // the race (its timer, a reused abort signal, the race's state) when hedging is on.
+    label: 'read(), hedging on (adaptive delay, no hedge sent)',
+    setup: () => ({ options: { hedge: true }, call: 'read', shutdown: none }),
   },
 ];

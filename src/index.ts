@@ -47,6 +47,7 @@ export type {
   ConsolidationSettings,
 } from './options/consolidation-types.js';
 export type { FailoverOptions } from './options/failover-types.js';
+export type { HedgeOption, HedgeSettings } from './options/hedge-types.js';
 export type {
   BreakerOptions,
   QueueOptions,
@@ -82,7 +83,7 @@ export type {
 export type { ConsolidationStats } from './pool/consolidation.js';
 export type { FailoverBufferStats } from './pool/failover-buffer.js';
 export { ResilientPool } from './pool/resilient-pool.js';
-export type { EndpointStats, PoolStats } from './pool/stats.js';
+export type { EndpointStats, HedgeStats, PoolStats } from './pool/stats.js';
 export type { Transaction, TransactionAttempt, TransactionOptions } from './pool/transaction.js';
 export type { BalancerKind } from './routing/balancers/balancer.js';
 export type {

@@ -74,9 +74,12 @@ function isSaturated(pool: PgPoolLike): boolean {
 }
 
 /**
- * Takes a client for `lease`. When an idle client exists and there is no signal, pg hands it over
- * on the next tick, so no timer is armed: the common case stays timer-free. Otherwise the wait is
- * bounded by `timeoutMs` and `signal`; a client that arrives after the caller gave up goes back.
+ * Takes a client for `lease`. When an idle client exists, pg hands it over on the next tick, so
+ * no timer is armed and no abort listener added: the common case stays timer-free, with a signal
+ * too (a hedged read always has one). A signal that fires during that tick is seen by the lease
+ * when the client arrives (both leases check `signal.aborted` before sending anything), so the
+ * caller waits at most a tick longer. Otherwise the wait is bounded by `timeoutMs` and `signal`;
+ * a client that arrives after the caller gave up goes back.
  */
 export function acquireClient(
   ctx: AcquireContext,
@@ -90,7 +93,11 @@ export function acquireClient(
   const { pool } = ctx;
   // pg-pool hands an idle client over on the next tick, and counts a claim made in the same tick
   // as waiting: only a client nobody has claimed yet makes the wait certainly short.
-  if (pool.idleCount > pool.waitingCount && signal === undefined && deadlineAt === undefined) {
+  if (
+    pool.idleCount > pool.waitingCount &&
+    deadlineAt === undefined &&
+    (signal === undefined || !signal.aborted)
+  ) {
     pool.connect((err, client) =>
       err || client === undefined
         ? done(markNotSent(err ?? new Error('pool.connect() returned no client')))

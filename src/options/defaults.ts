@@ -4,6 +4,7 @@
  * with `??` or a spread of the checked keys, never `||`, so a deliberate 0 stays 0.
  */
 import type { CacheBreakerOptions, CacheLockOptions, CacheOptions } from './cache-types.js';
+import type { HedgeSettings } from './hedge-types.js';
 import type { BreakerOptions, QueueOptions, RetryOptions, RoutingOptions } from './policy-types.js';
 import type { TracingOptions } from './telemetry-types.js';
 import type { HealthOptions, ResilientPoolOptions, ValidateOptions } from './types.js';
@@ -68,6 +69,17 @@ export const DEFAULTS = {
     vegas: { smoothing: 1, probeMultiplier: 30 },
   },
   consolidation: { enabled: false, maxWaiters: 100 },
+  /** Hedged reads: off unless `hedge` is given; these apply once it is (true or an object). */
+  hedge: {
+    enabled: false,
+    delay: 'adaptive',
+    quantile: 0.95,
+    minDelayMs: 5,
+    maxDelayMs: 500,
+    budgetPercent: 5,
+    budgetMinHedges: 10,
+    cancelAfterMs: 1_000,
+  },
   // `metrics` and `tracing` are off when left out; on, the provider defaults to the global one.
   tracing: { queryText: false },
   cache: {
@@ -113,6 +125,7 @@ export const DEFAULTS = {
     vegas: { smoothing: number; probeMultiplier: number };
   };
   consolidation: { enabled: boolean; maxWaiters: number };
+  hedge: Required<HedgeSettings> & { enabled: boolean };
   tracing: Required<Pick<TracingOptions, 'queryText'>>;
   cache: Required<Pick<CacheOptions, CacheDefaulted>> & {
     lock: Required<CacheLockOptions>;

@@ -11,6 +11,7 @@ import { resolveConsolidationOptions } from './consolidation.js';
 import { DEFAULTS } from './defaults.js';
 import { resolveEndpoints } from './endpoints.js';
 import { resolveFailoverOptions } from './failover.js';
+import { resolveHedgeOptions } from './hedge.js';
 import { resolveRecoveryOptions } from './outlier.js';
 import type { BreakerOptions, QueueOptions, RetryOptions } from './policy-types.js';
 import type {
@@ -54,6 +55,7 @@ const TOP: Schema = {
   cache: null,
   failover: null,
   consolidation: null,
+  hedge: null,
   metrics: null,
   tracing: null,
 };
@@ -179,6 +181,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   checkValue('ownsPools', input.ownsPools, isBoolean, problems);
   const cache = resolveCacheOptions(input.cache, problems);
   const consolidation = resolveConsolidationOptions(input.consolidation, problems);
+  const hedge = resolveHedgeOptions(input.hedge, problems);
   const metrics = resolveMetricsOptions(input.metrics, problems);
   const tracing = resolveTracingOptions(input.tracing, problems);
   const recovery = resolveRecoveryOptions(input, health.enabled, problems);
@@ -196,6 +199,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     failover,
     cache,
     consolidation,
+    hedge,
     hygiene,
     health,
     lag: { maxLagMs: routing.maxLagMs, maxLagBytes: routing.maxLagBytes },

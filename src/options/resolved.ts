@@ -14,6 +14,7 @@ import type { ResolvedAdaptiveLimit } from './adaptive-limit.js';
 import type { CacheBreakerOptions, CacheLockOptions, CacheScope } from './cache-types.js';
 import type { ResolvedConsolidationOptions } from './consolidation.js';
 import type { ResolvedFailoverOptions } from './failover.js';
+import type { ResolvedHedgeOptions } from './hedge.js';
 import type { ResolvedRecoveryOptions } from './outlier.js';
 import type { BreakerOptions, QueueOptions, RetryOptions, RoutingOptions } from './policy-types.js';
 import type { HealthOptions } from './types.js';
@@ -52,6 +53,8 @@ export interface ResolvedOptions {
   hygiene: ResolvedHygieneOptions;
   cache: ResolvedCacheOptions | undefined;
   consolidation: ResolvedConsolidationOptions;
+  /** Hedged reads; `enabled: false` (the default) leaves the read path as it is. */
+  hedge: Readonly<ResolvedHedgeOptions>;
   health: Required<HealthOptions>;
   failover: ResolvedFailoverOptions;
   lag: { maxLagMs: number | undefined; maxLagBytes: number | undefined };

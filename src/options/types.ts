@@ -8,6 +8,7 @@ import type { LoggerLike } from '../telemetry/logger.js';
 import type { CacheOptions } from './cache-types.js';
 import type { ConsolidationOption } from './consolidation-types.js';
 import type { FailoverOptions } from './failover-types.js';
+import type { HedgeOption } from './hedge-types.js';
 import type { ConnectPacingOptions, OutlierOptions, SlowStartOptions } from './outlier-types.js';
 import type { BreakerOptions, QueueOptions, RetryOptions, RoutingOptions } from './policy-types.js';
 import type { MetricsOptions, TracingOptions } from './telemetry-types.js';
@@ -102,6 +103,15 @@ export interface ResilientPoolOptions {
    * @default false
    */
   consolidation?: ConsolidationOption;
+  /**
+   * Hedged reads: a `read()` that has not answered after a delay (fixed, or its replica's recent
+   * p95) is sent to a second replica too, and the first answer wins; the other statement is
+   * cancelled on its server. Bounded by a budget (5% of reads by default). `true` for the
+   * defaults, or settings; see {@link HedgeOption} for which reads are hedged and where their
+   * hedge may go, and docs/replicas.md.
+   * @default false
+   */
+  hedge?: HedgeOption;
   /**
    * A pino (or pino-compatible) logger; false for none.
    * @default pino at level 'warn' on stderr

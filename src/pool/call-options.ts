@@ -22,6 +22,9 @@ export interface ReadOptions extends CallOptions {
    * Lets the pool re-send the read after a connection failure even when it may have run on the
    * primary (the fallback). Without it a read is re-sent only when nothing was sent, or when it
    * ran on a hot standby, which cannot write: a read whose functions write is never run twice.
+   * With the pool's `hedge` option on, it also decides where the read's hedge may go: left out,
+   * to hot standbys only; `true`, also to the primary (the fallback); `false`, the read is never
+   * hedged (sent once).
    * @default false
    */
   idempotent?: boolean;

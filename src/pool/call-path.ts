@@ -8,6 +8,11 @@
  * nothing waits in the failover buffer while the primary is being replaced, instead of failing,
  * and is then tried again, once, on the primary the pool finds.
  *
+ * With hedging on (routing/hedge.ts), a statement call that carries a hedge plan (a read() that
+ * may be hedged: statements.ts decides) runs as a race on the chosen endpoint and, after the
+ * hedge delay, a second one; the race settles as one attempt would, so the retry path is the
+ * same. With hedging off no call carries a plan: one branch in `statement()`.
+ *
  * No async function on the success path: it costs the endpoint's one promise plus, when retries
  * or failover buffering are on, one `.catch`.
  */
@@ -22,6 +27,7 @@ import { backoffDelay } from '../retry/backoff.js';
 import type { RetryBudget } from '../retry/budget.js';
 import { mayRetryStatement } from '../retry/policy.js';
 import { retryAfterFailure } from '../retry/retry-loop.js';
+import type { HedgedCall, HedgePlan, Hedging } from '../routing/hedge.js';
 import type { CandidatePrimary } from '../routing/primary-candidates.js';
 import type { Router } from '../routing/router.js';
 import { describeError } from '../telemetry/describe-error.js';
@@ -56,6 +62,13 @@ interface BufferStay {
 /** A statement call: `read()`, `write()`, `query()`, cache fills. */
 export interface StatementCall extends Call {
   statement: Statement;
+  /**
+   * Where the read's hedge may go (routing/hedge.ts); undefined: not hedged (hedging off, a
+   * write, `query()`, a read passing `idempotent: false`).
+   */
+  hedge: HedgePlan | undefined;
+  /** Set by the race when a hedge was sent: where it went (see HedgedCall). */
+  hedgedTo?: Endpoint | undefined;
 }
 
 /** What to do on a chosen endpoint: run the statement, or check a client out. */
@@ -94,6 +107,8 @@ export interface CallPathDeps {
   onRetry(payload: ResilientPoolEvents['retry']): void;
   /** Metrics, spans and diagnostics channels; undefined when none is configured. */
   telemetry: CallTelemetry | undefined;
+  /** Hedged reads; undefined when the `hedge` option is off. */
+  hedging: Hedging | undefined;
 }
 
 export class CallPath {
@@ -103,11 +118,30 @@ export class CallPath {
 
   constructor(private readonly deps: CallPathDeps) {}
 
+  /**
+   * A statement raced against a second endpoint after the hedge delay (routing/hedge.ts); only
+   * for calls that carry a plan, which they do only when `deps.hedging` is set. A read that a
+   * replica refused as a write (25006) is a write from then on (`mayRetry`): its attempts on the
+   * primary are never hedged, since a hedge could reach a writable server and apply it twice.
+   */
+  private readonly runHedged: Work<StatementCall, QueryResultLike> = (endpoint, admitted, call) =>
+    call.role === 'read' && call.hedge !== undefined
+      ? (this.deps.hedging as Hedging).run(
+          endpoint,
+          admitted,
+          call.statement,
+          call.signal,
+          call.hedge,
+          call,
+        )
+      : runStatement(endpoint, admitted, call);
+
   /** Runs one statement; retried only as `mayRetryStatement` allows. */
   statement(call: StatementCall): Promise<QueryResultLike> {
+    const work = call.hedge === undefined ? runStatement : this.runHedged;
     const telemetry = this.deps.telemetry;
-    if (telemetry === undefined || !telemetry.active) return this.run(call, runStatement);
-    return this.observe(telemetry, 'statement', call, textOf(call.statement), runStatement);
+    if (telemetry === undefined || !telemetry.active) return this.run(call, work);
+    return this.observe(telemetry, 'statement', call, textOf(call.statement), work);
   }
 
   /** Checks out a client of the role's endpoint; retried only while nothing was sent. */
@@ -237,6 +271,7 @@ export class CallPath {
     call: FailedCall<C>,
   ): Promise<T> {
     const { retry, budget, logger, lifetime } = this.deps;
+    noteHedgeTarget(call);
     if (!this.mayRetry(first, call)) return Promise.reject(first);
     this.retrying++;
     return retryAfterFailure({
@@ -246,6 +281,7 @@ export class CallPath {
       lifetime,
       attempt: (_, lastError) => this.attemptAgain(call, work, lastError),
       decide: (error, attemptNumber) => {
+        noteHedgeTarget(call);
         if (!this.mayRetry(error, call)) return false;
         if (!budget.tryWithdraw()) {
           logger.warn(
@@ -362,6 +398,15 @@ function failedCall<C extends Call>(call: C, endpoint: Endpoint): FailedCall<C> 
     rerouted: false,
     reprepare: 'none',
   };
+}
+
+/**
+ * A hedged read that failed on both sides failed on two endpoints: the retry path counts the
+ * hedge's among those tried, so that it moves to a third one rather than back to it.
+ */
+function noteHedgeTarget(call: FailedCall<Call>): void {
+  const other = (call as Partial<HedgedCall>).hedgedTo;
+  if (other !== undefined) call.tried.add(other);
 }
 
 /** The statement's text, for telemetry (never its values). */

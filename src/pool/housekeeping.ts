@@ -52,7 +52,8 @@ export class Housekeeping {
     for (const timer of this.timers) clearInterval(timer);
   }
 
-  private every(ms: number, work: () => void): void {
+  /** Runs `work` every `ms`, unref'd, until stop(). */
+  every(ms: number, work: () => void): void {
     const timer = setInterval(work, ms);
     timer.unref();
     this.timers.push(timer);

@@ -36,6 +36,7 @@ import type {
 import { RetryBudget } from '../retry/budget.js';
 import { createBalancer } from '../routing/balancers/create-balancer.js';
 import { SqlClassifier } from '../routing/classify-sql.js';
+import { Hedging } from '../routing/hedge.js';
 import { OutlierDetector } from '../routing/outlier-ejection.js';
 import { Router } from '../routing/router.js';
 import { SlowStart } from '../routing/slow-start.js';
@@ -120,6 +121,8 @@ export class ResilientPool<Pool extends PgPoolLike = PgPoolLike> extends SafeEmi
   private readonly statements: Statements;
   /** Identical plain reads in flight share one execution (query consolidation). */
   private readonly consolidator: Consolidator;
+  /** Hedged reads; undefined when the `hedge` option is off (the default). */
+  private readonly hedging: Hedging | undefined;
   /** Aborted with PoolClosedError when `end()` is called: every sleep and wait ends then. */
   private readonly lifetime = new AbortController();
   private readonly housekeeping: Housekeeping;
@@ -250,6 +253,11 @@ export class ResilientPool<Pool extends PgPoolLike = PgPoolLike> extends SafeEmi
       intervalMs: sweepMs,
       routing: outliers !== undefined || slowStart !== undefined ? this.router : undefined,
     });
+    if (resolved.hedge.enabled) {
+      const hedging = new Hedging(resolved.hedge, this.router, this.lifetime.signal);
+      this.hedging = hedging;
+      this.housekeeping.every(1_000, () => hedging.rotate());
+    }
     this.callPath = new CallPath({
       router: this.router,
       retry: resolved.retry,
@@ -260,6 +268,7 @@ export class ResilientPool<Pool extends PgPoolLike = PgPoolLike> extends SafeEmi
       lifetime: this.lifetime.signal,
       onRetry: (p) => this.emitSafely('retry', p),
       telemetry: this.telemetry.calls,
+      hedging: this.hedging,
     });
     this.poolEvents = new PoolEventForwarding(
       this.endpoints,
@@ -326,6 +335,7 @@ export class ResilientPool<Pool extends PgPoolLike = PgPoolLike> extends SafeEmi
       lifetime: this.lifetime.signal,
       consolidator: this.consolidator,
       consolidateReads: resolved.consolidation.enabled,
+      hedging: this.hedging,
     });
   }
 
@@ -391,6 +401,7 @@ export class ResilientPool<Pool extends PgPoolLike = PgPoolLike> extends SafeEmi
       signal: undefined,
       idempotent: false,
       pinned: undefined,
+      hedge: undefined,
     }) as Promise<PgQueryResult<R>>;
     if (callback === undefined) return result;
     const cb = callback;
@@ -601,6 +612,7 @@ export class ResilientPool<Pool extends PgPoolLike = PgPoolLike> extends SafeEmi
     );
     if (this.readCache !== undefined) stats.cache = this.readCache.stats();
     if (this.failover !== undefined) stats.failover = this.failover.stats();
+    if (this.hedging !== undefined) stats.hedges = this.hedging.stats();
     return stats;
   }
 

@@ -4,6 +4,11 @@
  * a plain read asked to consolidate shares the execution of an identical read in flight; a write
  * in a session records its consistency token, and a write that changes cached data invalidates
  * its tags, also after a failure that may have applied it. Options were validated by the facade.
+ *
+ * With hedging on, each read gets its hedge plan here (the only place that knows the caller's
+ * `idempotent` as passed, and the read's consistency token): reads are hedged unless they pass
+ * `idempotent: false`; a read that must see a write only to endpoints that have replayed it.
+ * Writes never are (nor `query()`, transactions and `connect()` clients, which do not come here).
  */
 import type { ReadThroughCache } from '../cache/index.js';
 import { classify } from '../classify.js';
@@ -16,6 +21,7 @@ import { ConfigError, PoolClosedError } from '../errors.js';
 import type { QueryConfigLike, QueryResultLike } from '../pg-like.js';
 import { wasNotSent } from '../retry/policy.js';
 import type { SqlClassifier } from '../routing/classify-sql.js';
+import type { HedgePlan, Hedging } from '../routing/hedge.js';
 import type { Router } from '../routing/router.js';
 import type { ReadOptions, WriteOptions } from './call-options.js';
 import type { CallPath } from './call-path.js';
@@ -36,6 +42,8 @@ export interface StatementsDeps {
   consolidator: Consolidator;
   /** The pool's `consolidation` option: reads consolidate unless they pass `consolidate: false`. */
   consolidateReads: boolean;
+  /** Hedged reads; undefined when the `hedge` option is off. */
+  hedging: Hedging | undefined;
 }
 
 export class Statements {
@@ -46,7 +54,7 @@ export class Statements {
     values: Values | undefined,
     options: ReadOptions | undefined,
   ): Promise<QueryResultLike> {
-    const { callPath, router, sessions, sql: classifier, readCache } = this.deps;
+    const { callPath, router, sessions, sql: classifier, readCache, hedging } = this.deps;
     const statement: Statement = { text, values, captureToken: false };
     const idempotent = options?.idempotent ?? false;
     // A read that must see a write: the caller's token, or its session's latest.
@@ -56,6 +64,8 @@ export class Statements {
       const position = tokenPosition(token);
       if (position !== undefined) return this.readAfter(statement, idempotent, options, position);
     }
+    // `idempotent` as passed: left out is not the same as `false` here (see Hedging.plan).
+    const hedge = hedging === undefined ? undefined : hedging.plan(options?.idempotent);
     const cache = options?.cache;
     // Only what the classifier is sure is a plain read is cached: a read() whose statement
     // writes (a function with side effects aside, which no classifier sees) bypasses the cache.
@@ -76,10 +86,17 @@ export class Statements {
         classifier.classify(sql) === 'read'
       ) {
         const key = consolidationKey('replica', text, values, idempotent);
-        if (key !== undefined) return this.consolidated(key, statement, idempotent, options);
+        if (key !== undefined) return this.consolidated(key, statement, idempotent, hedge, options);
       }
       return withDeadline(options?.timeout, options?.signal, (signal) =>
-        callPath.statement({ role: 'read', statement, signal, idempotent, pinned: undefined }),
+        callPath.statement({
+          role: 'read',
+          statement,
+          signal,
+          idempotent,
+          pinned: undefined,
+          hedge,
+        }),
       );
     }
     if (readCache === undefined) {
@@ -96,7 +113,14 @@ export class Statements {
         values,
         cache,
         () =>
-          callPath.statement({ role: 'read', statement, signal, idempotent, pinned: undefined }),
+          callPath.statement({
+            role: 'read',
+            statement,
+            signal,
+            idempotent,
+            pinned: undefined,
+            hedge,
+          }),
         signal,
       ),
     );
@@ -117,6 +141,7 @@ export class Statements {
         signal,
         idempotent: options?.idempotent ?? false,
         pinned: undefined,
+        hedge: undefined,
       }),
     );
     if (captureToken && session !== undefined) {
@@ -151,6 +176,7 @@ export class Statements {
     key: string,
     statement: Statement,
     idempotent: boolean,
+    hedge: HedgePlan | undefined,
     options: ReadOptions | undefined,
   ): Promise<QueryResultLike> {
     const { callPath, consolidator, lifetime } = this.deps;
@@ -163,22 +189,27 @@ export class Statements {
         signal: shared,
         idempotent,
         pinned: undefined,
+        hedge,
       }),
     );
   }
 
-  /** A read routed to an endpoint that has replayed up to `position` (the primary at worst). */
+  /**
+   * A read routed to an endpoint that has replayed up to `position` (the primary at worst); its
+   * hedge, if any, goes only to another endpoint that has too.
+   */
   private readAfter(
     statement: Statement,
     idempotent: boolean,
     options: ReadOptions | undefined,
     position: bigint,
   ): Promise<QueryResultLike> {
-    const { callPath, router, consistencyWaitMs, lifetime } = this.deps;
+    const { callPath, router, consistencyWaitMs, lifetime, hedging } = this.deps;
+    const hedge = hedging?.planAfter(options?.idempotent, position);
     return withDeadline(options?.timeout, options?.signal, async (signal) => {
       const choosing = endpointAtLeast(router, position, consistencyWaitMs, signal, lifetime);
       const pinned = await raceAbort(choosing, lifetime, () => lifetime.reason);
-      return callPath.statement({ role: 'read', statement, signal, idempotent, pinned });
+      return callPath.statement({ role: 'read', statement, signal, idempotent, pinned, hedge });
     });
   }
 }

@@ -8,6 +8,7 @@ import type { ErrorClass } from '../classify.js';
 import type { AdaptiveLimitSnapshot } from '../endpoint/adaptive-limit.js';
 import type { Endpoint } from '../endpoint/endpoint.js';
 import type { HealthState } from '../health/types.js';
+import type { HedgeStats } from '../routing/hedge.js';
 import type { Router } from '../routing/router.js';
 import type {
   BreakerState,
@@ -19,6 +20,7 @@ import type { LatencySummary } from '../telemetry/latency-window.js';
 import type { ConsolidationStats } from './consolidation.js';
 import type { FailoverBufferStats } from './failover-buffer.js';
 
+export type { HedgeStats } from '../routing/hedge.js';
 export type { LatencySummary } from '../telemetry/latency-window.js';
 
 export interface EndpointStats {
@@ -107,6 +109,8 @@ export interface PoolStats {
   cache?: CacheStats;
   /** Failover buffering, when it is on (`failover.bufferMs` above 0). */
   failover?: FailoverBufferStats;
+  /** Hedged reads, when the `hedge` option is on: reads hedgeable, hedges sent, won, refused. */
+  hedges?: HedgeStats;
   totalCount: number;
   idleCount: number;
   /** Calls waiting for a connection, over every endpoint (`pending` summed). */

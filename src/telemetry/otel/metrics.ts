@@ -256,9 +256,7 @@ export class PoolMetrics implements ConnectionTimings {
     }
     // Failures are the rare path: their attributes are built each time.
     const attributes: Record<string, string | number> =
-      endpoint === undefined
-        ? { 'db.system.name': DB_SYSTEM }
-        : { ...serverAttributes(endpoint) };
+      endpoint === undefined ? { 'db.system.name': DB_SYSTEM } : { ...serverAttributes(endpoint) };
     if (operation !== undefined) attributes['db.operation.name'] = operation;
     if (failed) {
       attributes['error.type'] = errorType(error);
