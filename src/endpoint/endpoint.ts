@@ -30,6 +30,7 @@ import type {
   ObservedEndpoint,
 } from '../telemetry/observer.js';
 import { type Done, waitedOnOthers } from './acquire.js';
+import { ActiveLeases } from './active-leases.js';
 import { AdaptiveLimit } from './adaptive-limit.js';
 import { ADMITTED, type Admission, QUEUED, type Refused, refused } from './admission.js';
 import { ConnectPacer } from './connect-pacer.js';
@@ -37,7 +38,6 @@ import { EndpointBreaker } from './endpoint-breaker.js';
 import { Gate } from './gate.js';
 import { HeldClient } from './held-client.js';
 import { ConnectionHygiene } from './hygiene.js';
-import type { ActiveLease } from './lease.js';
 import { type Statement, StatementAttempt } from './statement-attempt.js';
 
 export { endpointOf } from './held-client.js';
@@ -149,7 +149,7 @@ export class Endpoint implements BalancerTarget, ObservedEndpoint {
    */
   replayLsn: bigint | undefined;
   /** Statements running and clients checked out: what `kill` and the slow-call sweep see. */
-  readonly active = new Set<ActiveLease>();
+  readonly active = new ActiveLeases();
   /** Advanced by `sweep()`; statements are stamped with it when sent. */
   generation = 0;
   readonly acquireTimeout: number;

@@ -10,6 +10,7 @@ import { markNotSent } from '../retry/policy.js';
 import { describeError } from '../telemetry/describe-error.js';
 import type { ResilientPoolEvents } from '../telemetry/events.js';
 import { type AcquireContext, type AcquiringLease, acquireClient, type Done } from './acquire.js';
+import type { ActiveLeases } from './active-leases.js';
 import { type EndpointBreaker, stampConnection } from './endpoint-breaker.js';
 import { stampRelease } from './hygiene.js';
 import { type ActiveLease, destroySocket, disown } from './lease.js';
@@ -17,7 +18,7 @@ import { afterReadyForQuery, inTransaction } from './session-state.js';
 
 /** What a held client needs of its endpoint beyond acquiring. */
 export interface CheckoutContext extends AcquireContext {
-  readonly active: Set<ActiveLease>;
+  readonly active: ActiveLeases;
   /** Frees the endpoint permit the checkout holds; called once, when the client is back. */
   releasePermit(): void;
   leak(payload: ResilientPoolEvents['leak']): void;
@@ -47,6 +48,8 @@ export function endpointOf(client: object): string | undefined {
 export class HeldClient implements ActiveLease, AcquiringLease {
   readonly sentAt = -1;
   slowCounted = false;
+  listPrev: ActiveLease | undefined = undefined;
+  listNext: ActiveLease | undefined = undefined;
   stopConnecting: (() => void) | undefined;
   private phase: Phase = CONNECTING;
   private client: PgClientLike | undefined;

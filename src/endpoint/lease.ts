@@ -31,6 +31,9 @@ export interface ActiveLease extends Lease {
   readonly sentAt: number;
   /** Set once the lease's statement was counted as slow, so it counts once. */
   slowCounted: boolean;
+  /** Its neighbours in the endpoint's ActiveLeases (active-leases.ts), which alone sets them. */
+  listPrev: ActiveLease | undefined;
+  listNext: ActiveLease | undefined;
 }
 
 const OWNER = Symbol('resilient-pool.owner');

@@ -34,6 +34,7 @@ import {
   wasWriteRefused,
 } from '../retry/policy.js';
 import { type AcquireContext, type AcquiringLease, acquireClient, type Done } from './acquire.js';
+import type { ActiveLeases } from './active-leases.js';
 import { cancelBackend } from './cancel.js';
 import { type EndpointBreaker, markConnectionLost, stampConnection } from './endpoint-breaker.js';
 import { stampRelease } from './hygiene.js';
@@ -56,7 +57,7 @@ export interface Statement {
 
 /** What a statement needs of its endpoint beyond acquiring. */
 export interface StatementContext extends AcquireContext {
-  readonly active: Set<ActiveLease>;
+  readonly active: ActiveLeases;
   /** Advanced by the pool's slow-call sweep; stamped on each statement when sent. */
   readonly generation: number;
   /** Whether this endpoint is a hot standby: a statement that ran there wrote nothing. */
@@ -107,6 +108,8 @@ type Phase =
 export class StatementAttempt implements ActiveLease, AcquiringLease {
   sentAt = -1;
   slowCounted = false;
+  listPrev: ActiveLease | undefined = undefined;
+  listNext: ActiveLease | undefined = undefined;
   stopConnecting: (() => void) | undefined;
   private phase: Phase = CONNECTING;
   private client: PgClientLike | undefined;
