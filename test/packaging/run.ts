@@ -79,7 +79,15 @@ export function describeRun(what: string, result: RunResult): string {
       ? 'timed out'
       : `exited ${result.code ?? result.signal}`;
   const tail = (s: string) => s.trimEnd().split('\n').slice(-25).join('\n');
-  return `${what} ${how}\n--- stdout ---\n${tail(result.stdout)}\n--- stderr ---\n${tail(result.stderr)}`;
+  // A crash prints what matters first (`node:events` ... "Emitted 'error' event on X instance"):
+  // stderr keeps its head as well as its tail.
+  const ends = (s: string) => {
+    const lines = s.trimEnd().split('\n');
+    return lines.length <= 60
+      ? lines.join('\n')
+      : [...lines.slice(0, 30), '...', ...lines.slice(-30)].join('\n');
+  };
+  return `${what} ${how}\n--- stdout ---\n${tail(result.stdout)}\n--- stderr ---\n${ends(result.stderr)}`;
 }
 
 /**
