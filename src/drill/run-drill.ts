@@ -39,10 +39,18 @@ const MIN_BASELINE_MS = 3_000;
 /** Default length of a scenario's slot, and of the baseline. */
 const DEFAULT_SLOT_MS = 10_000;
 const DEFAULT_BASELINE_MS = 6_000;
+/**
+ * After a fault heals, at least this long before the next: a restarted primary needs a probe (1 s)
+ * and the breaker's reset (1.5 s) before writes flow again, and "the pool works again after every
+ * fault" is checked in this gap. A short `durationMs` with many scenarios takes longer than asked
+ * rather than striking faults on a pool that has had no time to recover.
+ */
+const MIN_SETTLE_MS = 2_500;
 
 export interface DrillOptions {
   /**
-   * Total length of the drill, in ms (baseline, then an equal slot per scenario).
+   * Total length of the drill, in ms (baseline, then an equal slot per scenario). Each fault is
+   * followed by at least 2.5 s to recover, so a short one with many scenarios runs longer.
    * @default 6 s of baseline plus 10 s per scenario played
    */
   durationMs?: number;
@@ -279,7 +287,10 @@ export async function runDrill(options: DrillOptions = {}): Promise<DrillReport>
           const holdMs = Math.max(slotHoldMs, fault.minHoldMs ?? 0);
           faults.push(await play(fault, holdMs, targets, recorder, say));
         }
-        const rest = slotEnd - recorder.now();
+        const rest = Math.max(
+          slotEnd - recorder.now(),
+          i < scenarios.length - 1 ? MIN_SETTLE_MS : 0,
+        );
         if (rest > 0) await delay(rest);
       }
       const rest = durationMs - recorder.now();
