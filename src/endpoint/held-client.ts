@@ -192,10 +192,12 @@ export class HeldClient implements ActiveLease, AcquiringLease {
     const threshold = this.ctx.hygiene.leakThreshold;
     const acquiredAt = this.acquiredAt;
     if (threshold === undefined || acquiredAt === undefined) return;
-    const takenAt = Date.now();
+    const takenAt = performance.now();
     const name = this.ctx.name;
     this.leakTimer = setTimeout(() => {
-      const heldMs = Date.now() - takenAt;
+      // libuv times the timer from its loop clock, cached at the start of the loop turn that set
+      // it, so the clock read here can show a hair less than the threshold that has passed.
+      const heldMs = Math.max(threshold, Math.round(performance.now() - takenAt));
       this.ctx.logger.warn(
         { endpoint: name, heldMs, acquiredAt },
         `resilient-pool: a client of "${name}" has been held for ${heldMs} ms without release (possible leak)`,
