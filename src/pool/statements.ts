@@ -54,7 +54,7 @@ export class Statements {
     values: Values | undefined,
     options: ReadOptions | undefined,
   ): Promise<QueryResultLike> {
-    const { callPath, router, sessions, sql: classifier, readCache, hedging } = this.deps;
+    const { router, sessions, sql: classifier, readCache, hedging } = this.deps;
     const statement: Statement = { text, values, captureToken: false };
     const idempotent = options?.idempotent ?? false;
     // A read that must see a write: the caller's token, or its session's latest.
@@ -89,14 +89,7 @@ export class Statements {
         if (key !== undefined) return this.consolidated(key, statement, idempotent, hedge, options);
       }
       return withDeadline(options?.timeout, options?.signal, (signal) =>
-        callPath.statement({
-          role: 'read',
-          statement,
-          signal,
-          idempotent,
-          pinned: undefined,
-          hedge,
-        }),
+        this.sendRead(statement, signal, idempotent, hedge),
       );
     }
     if (readCache === undefined) {
@@ -112,15 +105,7 @@ export class Statements {
         text,
         values,
         cache,
-        () =>
-          callPath.statement({
-            role: 'read',
-            statement,
-            signal,
-            idempotent,
-            pinned: undefined,
-            hedge,
-          }),
+        () => this.sendRead(statement, signal, idempotent, hedge),
         signal,
       ),
     );
@@ -179,19 +164,29 @@ export class Statements {
     hedge: HedgePlan | undefined,
     options: ReadOptions | undefined,
   ): Promise<QueryResultLike> {
-    const { callPath, consolidator, lifetime } = this.deps;
+    const { consolidator, lifetime } = this.deps;
     // An execution still in flight at end() must not take new callers.
     if (lifetime.aborted) return Promise.reject(new PoolClosedError());
     return consolidator.run(key, options?.signal, options?.timeout, (shared) =>
-      callPath.statement({
-        role: 'read',
-        statement,
-        signal: shared,
-        idempotent,
-        pinned: undefined,
-        hedge,
-      }),
+      this.sendRead(statement, shared, idempotent, hedge),
     );
+  }
+
+  /** A read the router places (no pinned endpoint): plain, cached fill or consolidated. */
+  private sendRead(
+    statement: Statement,
+    signal: AbortSignal | undefined,
+    idempotent: boolean,
+    hedge: HedgePlan | undefined,
+  ): Promise<QueryResultLike> {
+    return this.deps.callPath.statement({
+      role: 'read',
+      statement,
+      signal,
+      idempotent,
+      pinned: undefined,
+      hedge,
+    });
   }
 
   /**
