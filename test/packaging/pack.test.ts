@@ -18,6 +18,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { childEnv, describeRun, type RunResult, run, whyDistIsStale } from './run.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
+/** Preloaded into the drill: reports an 'error' event emitted with no listener. */
+const ERROR_WATCH = path.join(import.meta.dirname, 'unhandled-error-watch.cjs');
 const MUST_RUN = /^(1|true|yes)$/i.test(process.env.CI?.trim() ?? '');
 const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 const NPX = process.platform === 'win32' ? 'npx.cmd' : 'npx';
@@ -261,8 +263,11 @@ describe(`the packed ${manifest.name} in a new project`, () => {
     const result = await run(NPX, ['resilient-pool', 'drill', '--duration', '10'], {
       cwd: project,
       timeoutMs: 170_000,
+      // An 'error' event nobody listens to would crash the drill: the watcher names its emitter.
+      env: childEnv({ NODE_OPTIONS: `--require "${ERROR_WATCH}"` }),
     });
     expect(result.code, describeRun('npx resilient-pool drill --duration 10', result)).toBe(0);
+    expect(result.stderr).not.toContain('[unhandled-error-watch]');
     expect(result.stdout).toMatch(/PASS {2}acknowledged writes present exactly once/);
     expect(result.stdout).not.toMatch(/FAIL/);
     // The drill uses Redis (REDIS_URL, else 127.0.0.1:6379) when ioredis is there; here it is not,
