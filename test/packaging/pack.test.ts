@@ -264,7 +264,10 @@ describe(`the packed ${manifest.name} in a new project`, () => {
       cwd: project,
       timeoutMs: 170_000,
       // An 'error' event nobody listens to would crash the drill: the watcher names its emitter.
-      env: childEnv({ NODE_OPTIONS: `--require "${ERROR_WATCH}"` }),
+      // Appended to the caller's own NODE_OPTIONS, which stay in force.
+      env: childEnv({
+        NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --require "${ERROR_WATCH}"`.trim(),
+      }),
     });
     expect(result.code, describeRun('npx resilient-pool drill --duration 10', result)).toBe(0);
     expect(result.stderr).not.toContain('[unhandled-error-watch]');
