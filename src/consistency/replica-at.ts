@@ -30,11 +30,35 @@ export async function endpointAtLeast(
     const asking = AbortSignal.any(
       [AbortSignal.timeout(left), signal, lifetime].filter((s) => s !== undefined),
     );
-    await Promise.all(
-      router.replicas.filter((r) => r.isUsable()).map((r) => r.refreshReplayLsn(asking)),
-    );
+    await askReplicas(router, caughtUp, asking);
     if (signal?.aborted) throw abortError(undefined, signal);
     if (router.pickReplica(caughtUp) !== undefined) continue;
     await sleep(Math.min(POLL_MS, Math.max(0, deadline - Date.now())), signal, lifetime);
   }
+}
+
+/**
+ * Asks every usable replica how far it has replayed; settles as soon as one answers caught up,
+ * else once all have answered or given up. Waiting for all would hold the read for the slowest:
+ * a hung replica (still usable until the health monitor notices) answers only when `signal`
+ * ends the ask, which is the whole of what is left of the wait. The asks still out go on, bounded
+ * by `signal`, and update their replica's position when they answer.
+ */
+function askReplicas(
+  router: Router,
+  caughtUp: (endpoint: Endpoint) => boolean,
+  signal: AbortSignal,
+): Promise<void> {
+  const asked = router.replicas.filter((r) => r.isUsable());
+  if (asked.length === 0) return Promise.resolve();
+  return new Promise((resolve) => {
+    let outstanding = asked.length;
+    for (const replica of asked) {
+      // refreshReplayLsn never rejects: an unreachable replica simply does not qualify.
+      void replica.refreshReplayLsn(signal).then(() => {
+        outstanding--;
+        if (outstanding === 0 || caughtUp(replica)) resolve();
+      });
+    }
+  });
 }

@@ -67,6 +67,24 @@ describe('read-your-writes', () => {
     expect(rows).toEqual([{ from: 'r1' }]);
   });
 
+  it('takes the first replica that answers caught up, without waiting for one that hangs', async () => {
+    const { primary, replicas } = cluster({ hung: '0/1000', caughtUp: '0/2000' });
+    const hung = replicas[0]!;
+    const answer = hung.handler;
+    // Its position query never answers (a SIGSTOPped replica the monitor has not noticed yet).
+    hung.handler = (text, values, pool) =>
+      text.includes('pg_last_wal_replay_lsn') ? new Promise(() => {}) : answer(text, values, pool);
+    const db = make({
+      primary,
+      replicas,
+      health: { enabled: false },
+      routing: { consistencyWaitMs: 60_000 },
+    });
+    // Waiting for every answer would hold the read for the whole minute (past the test's timeout).
+    const { rows } = await db.read('SELECT * FROM t', [], { after: '0/2000' as ConsistencyToken });
+    expect(rows).toEqual([{ from: 'caughtUp' }]);
+  });
+
   it('a session carries its latest token to its reads; outside it nothing changes', async () => {
     const replayed = { behind: '0/1000' };
     const { primary, replicas } = cluster(replayed);
