@@ -98,10 +98,21 @@ export class CircuitOpenError extends ResilientPoolError {
 export class QueueFullError extends ResilientPoolError {
   static override readonly code = 'E_QUEUE_FULL';
   override readonly name = 'QueueFullError';
-  constructor(endpoint: string, maxWaiting: number) {
+  /**
+   * Full by count (`maxWaiting` calls wait), or, with `delay`, by wait (`queue.maxQueueDelayMs`):
+   * the oldest call had waited `waitedMs`, and a new one would have waited about `expectedMs` (0:
+   * the drain rate was not measured yet).
+   */
+  constructor(
+    endpoint: string,
+    maxWaiting: number,
+    delay?: { waitedMs: number; expectedMs: number; maxQueueDelayMs: number },
+  ) {
     super(
       'E_QUEUE_FULL',
-      `Wait queue of endpoint "${endpoint}" is full (${maxWaiting} waiting)`,
+      delay === undefined
+        ? `Wait queue of endpoint "${endpoint}" is full (${maxWaiting} waiting)`
+        : `Wait queue of endpoint "${endpoint}" is full: its oldest call has waited ${Math.round(delay.waitedMs)} ms${delay.expectedMs > 0 ? ` and a new one would wait about ${Math.round(delay.expectedMs)} ms` : ''} (queue.maxQueueDelayMs ${delay.maxQueueDelayMs})`,
       true,
       { endpoint },
     );

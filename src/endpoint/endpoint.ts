@@ -208,6 +208,7 @@ export class Endpoint implements BalancerTarget, ObservedEndpoint {
       maxConcurrent: config.maxConcurrent,
       maxWaiting: options.queue.maxWaiting,
       acquireTimeout: options.queue.acquireTimeout,
+      maxQueueDelayMs: options.queue.maxQueueDelayMs,
     });
     this.breaker = new EndpointBreaker(config.name, options.breaker, (state, previous) =>
       this.onBreakerChange(state, previous),

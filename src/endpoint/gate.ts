@@ -10,9 +10,15 @@
  * back, never by taking one from a call that holds it. The limit stays between 1 and
  * `maxConcurrent` (the wrapped pool's size: more permits would only queue inside pg).
  *
+ * With `maxQueueDelayMs`, the queue is also full by its wait (queue-delay.ts): a call that would
+ * wait longer than that, while the endpoint completes calls, is refused at once, so under
+ * overload admitted calls keep their latency and the excess is refused in microseconds, however
+ * long `maxWaiting` is.
+ *
  * The fast path (a permit is free and nobody waits) is synchronous and allocates nothing.
  */
 import { AcquireTimeoutError, abortError, QueueFullError, withoutStack } from '../errors.js';
+import { QueueDelayBound } from './queue-delay.js';
 
 interface Waiter {
   resolve: () => void;
@@ -22,6 +28,8 @@ interface Waiter {
   onAbort: (() => void) | undefined;
   /** Set once the waiter got a permit or gave up; such entries are skipped, then dropped. */
   done: boolean;
+  /** When it joined the queue (performance.now()); only kept with a delay bound. */
+  queuedAt: number;
 }
 
 export interface GateOptions {
@@ -31,6 +39,8 @@ export interface GateOptions {
   maxWaiting: number;
   /** Longest wait in the queue, in ms. */
   acquireTimeout: number;
+  /** The longest wait a new call may expect before it is refused instead, in ms; 0: off. */
+  maxQueueDelayMs?: number;
 }
 
 export class Gate {
@@ -39,6 +49,8 @@ export class Gate {
   readonly maxConcurrent: number;
   readonly maxWaiting: number;
   readonly acquireTimeout: number;
+  /** Set with `maxQueueDelayMs`: the fast path then pays one check of this field. */
+  private readonly delayBound: QueueDelayBound | undefined;
   /** Permits held. Above `current` for a while after a cut, until enough come back. */
   private held = 0;
   /** Permits there are now, from 1 to `maxConcurrent`. */
@@ -55,6 +67,8 @@ export class Gate {
     this.maxConcurrent = options.maxConcurrent;
     this.maxWaiting = options.maxWaiting;
     this.acquireTimeout = options.acquireTimeout;
+    const bound = options.maxQueueDelayMs ?? 0;
+    this.delayBound = bound === 0 ? undefined : new QueueDelayBound(bound);
     this.current = options.maxConcurrent;
   }
 
@@ -87,17 +101,48 @@ export class Gate {
 
   /** Whether a new call would be let in now or queued (not refused as queue-full). */
   get canAdmit(): boolean {
-    return (this.held < this.current && this.live === 0) || this.live < this.maxWaiting;
+    return (this.held < this.current && this.live === 0) || !this.isFull;
   }
 
-  /** Whether a new waiter would be refused. */
+  /** Whether a new waiter would be refused: by count, or by its expected wait. */
   get isFull(): boolean {
-    return this.live >= this.maxWaiting;
+    if (this.live >= this.maxWaiting) return true;
+    const bound = this.delayBound;
+    if (bound === undefined || this.live === 0) return false;
+    const now = performance.now();
+    return bound.refuses(now, this.live, this.queueDelay(now), this.current);
   }
 
-  /** A stackless QueueFullError for this gate. */
+  /**
+   * How long the oldest waiter has waited, in ms; 0 when nobody waits or without
+   * `maxQueueDelayMs` (the gate then keeps no arrival times).
+   */
+  queueDelay(now: number = performance.now()): number {
+    if (this.delayBound === undefined) return 0;
+    const oldest = this.oldestWaiter();
+    return oldest === undefined ? 0 : now - oldest.queuedAt;
+  }
+
+  /** A stackless QueueFullError for this gate, saying which bound refused the call. */
   fullError(): QueueFullError {
-    return withoutStack(() => new QueueFullError(this.name, this.maxWaiting));
+    const bound = this.delayBound;
+    if (this.live >= this.maxWaiting || bound === undefined) {
+      return withoutStack(() => new QueueFullError(this.name, this.maxWaiting));
+    }
+    const delay = {
+      waitedMs: this.queueDelay(),
+      expectedMs: bound.expectedWaitMs(this.live),
+      maxQueueDelayMs: bound.boundMs,
+    };
+    return withoutStack(() => new QueueFullError(this.name, this.maxWaiting, delay));
+  }
+
+  private oldestWaiter(): Waiter | undefined {
+    for (let i = this.head; i < this.queue.length; i++) {
+      const waiter = this.queue[i]!;
+      if (!waiter.done) return waiter;
+    }
+    return undefined;
   }
 
   /** Takes a permit at once if one is free and nobody is ahead in the queue. */
@@ -126,6 +171,7 @@ export class Gate {
         signal,
         onAbort: undefined,
         done: false,
+        queuedAt: this.delayBound === undefined ? 0 : performance.now(),
       };
       waiter.timer = setTimeout(
         () => this.giveUp(waiter, new AcquireTimeoutError(this.name, timeoutMs)),
@@ -147,6 +193,7 @@ export class Gate {
   release(): void {
     if (this.held === 0) return;
     this.held--;
+    this.delayBound?.released(performance.now(), this.live);
     if (this.live === 0) {
       // Nobody waits (the common case): at most forget entries that gave up.
       if (this.queue.length !== 0) this.compact();

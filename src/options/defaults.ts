@@ -35,7 +35,7 @@ export const DEFAULTS = {
     budgetPercent: 10,
     budgetMinRetries: 10,
   },
-  queue: { maxWaiting: 200, acquireTimeout: 2_000, adaptiveLimit: false },
+  queue: { maxWaiting: 200, acquireTimeout: 2_000, maxQueueDelayMs: 0, adaptiveLimit: false },
   routing: {
     balancer: 'least-busy',
     queryRouting: 'primary',

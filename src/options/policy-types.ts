@@ -109,6 +109,17 @@ export interface QueueOptions {
    */
   acquireTimeout?: number;
   /**
+   * Sheds load by the queue's age rather than its length: while the oldest call waiting at an
+   * endpoint has waited longer than this (in ms) and the endpoint is still completing calls, a
+   * new call is refused at once with QueueFullError (the router tries another replica first). A
+   * burst that drains in time still waits; a queue that stands because calls arrive faster than
+   * the endpoint serves them is cut to about this much waiting, so admitted calls keep their
+   * latency and the excess is refused in microseconds. An endpoint that completes nothing (a
+   * hang) keeps the count bound. 0: off, only `maxWaiting` bounds the queue.
+   * @default 0
+   */
+  maxQueueDelayMs?: number;
+  /**
    * Per endpoint, let through only as many calls as the server can serve without queueing,
    * following the measured time of statements on the server (Gradient2 or Vegas, as in Netflix
    * concurrency-limits); see AdaptiveLimitOption. The rest wait in the queue above, or are

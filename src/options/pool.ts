@@ -81,6 +81,7 @@ const RETRY: Schema = {
 const QUEUE: Schema = {
   maxWaiting: isInt(0),
   acquireTimeout: isInt(1, MAX_TIMER_MS),
+  maxQueueDelayMs: isInt(0, MAX_TIMER_MS),
   adaptiveLimit: null,
 };
 const ROUTING: Schema = {

@@ -405,4 +405,108 @@ describe('Gate', () => {
       await g.idle();
     });
   });
+
+  describe('shedding by queue delay (maxQueueDelayMs)', () => {
+    const delayGate = (maxQueueDelayMs: number, maxWaiting = 100) =>
+      new Gate({
+        name: 'ep',
+        maxConcurrent: 1,
+        maxWaiting,
+        acquireTimeout: 10_000,
+        maxQueueDelayMs,
+      });
+
+    it('fake timers drive performance.now() here', () => {
+      const before = performance.now();
+      vi.advanceTimersByTime(50);
+      expect(performance.now() - before).toBe(50);
+    });
+
+    it('queues a burst that arrives at once, however many, up to maxWaiting', async () => {
+      const g = delayGate(20, 5);
+      g.tryAcquire();
+      const waits = Array.from({ length: 5 }, () => g.acquire());
+      expect(g.waiting).toBe(5);
+      expect(g.isFull).toBe(true); // by count
+      await expect(g.acquire()).rejects.toThrow('(5 waiting)');
+      for (let i = 0; i < 6; i++) g.release();
+      await Promise.all(waits);
+    });
+
+    it('refuses new calls while the oldest waiter is older than the bound and permits come back', async () => {
+      const g = delayGate(20);
+      g.tryAcquire();
+      const a = g.acquire();
+      vi.advanceTimersByTime(15);
+      const b = g.acquire(); // the queue is 15 ms old: admitted
+      vi.advanceTimersByTime(10);
+      // 25 ms old, but no permit came back within 20 ms: a hang, not overload.
+      expect(g.isFull).toBe(false);
+      g.release(); // `a` runs; `b`, 10 ms old, is the oldest
+      await a;
+      expect(g.queueDelay()).toBe(10);
+      expect(g.isFull).toBe(false);
+      vi.advanceTimersByTime(11);
+      // `b` has waited 21 ms and a permit came back 11 ms ago: overload, refused at once.
+      const c = g.acquire();
+      await expect(c).rejects.toBeInstanceOf(QueueFullError);
+      await expect(c).rejects.toThrow(
+        'Wait queue of endpoint "ep" is full: its oldest call has waited 21 ms (queue.maxQueueDelayMs 20)',
+      );
+      expect(g.canAdmit).toBe(false);
+      expect(g.waiting).toBe(1); // the refused call took no place
+      g.release(); // `b` runs: the queue is empty and takes calls again
+      await b;
+      expect(g.isFull).toBe(false);
+      expect(g.canAdmit).toBe(true);
+      const d = g.acquire();
+      vi.advanceTimersByTime(50);
+      // 50 ms old, but the last permit came back 50 ms ago, past the bound and four mean gaps
+      // (the one measured, 11 ms): nothing completes, a hang, so no shedding.
+      expect(g.isFull).toBe(false);
+      g.release();
+      await d;
+      g.release();
+    });
+
+    it('a waiter that gives up no longer counts as the oldest', async () => {
+      const g = delayGate(20);
+      g.tryAcquire();
+      const old = g.acquire();
+      vi.advanceTimersByTime(30);
+      const young = g.acquire();
+      vi.advanceTimersByTime(1);
+      g.release(); // a permit came back (to `old`, which holds it now)
+      await old;
+      g.release(); // `old` is done: `young`, 1 ms old, runs
+      await young;
+      const next = g.acquire();
+      vi.advanceTimersByTime(30);
+      const abandoned = new AbortController();
+      const gaveUp = g.acquire(abandoned.signal);
+      abandoned.abort();
+      await expect(gaveUp).rejects.toBeInstanceOf(AbortedError);
+      expect(g.queueDelay()).toBe(30); // `next` is still the oldest
+      g.release();
+      await next;
+      expect(g.waiting).toBe(0);
+      expect(g.queueDelay()).toBe(0);
+      g.release();
+    });
+
+    it('off (0) keeps no arrival times and only the count bounds the queue', async () => {
+      const g = delayGate(0, 2);
+      g.tryAcquire();
+      const a = g.acquire();
+      vi.advanceTimersByTime(5_000);
+      g.release();
+      await a;
+      const b = g.acquire();
+      vi.advanceTimersByTime(5_000);
+      expect(g.queueDelay()).toBe(0);
+      expect(g.isFull).toBe(false);
+      g.release();
+      await b;
+    });
+  });
 });

@@ -72,7 +72,7 @@ describe('resolveOptions', () => {
       replica: [],
       breaker: { errorThresholdPercentage: 150, resetTimout: 5 },
       retry: { retries: -1, factor: 'two', minTimeout: 10, maxTimeout: 5 },
-      queue: { maxWaiting: 1.5, acquireTimeout: 0 },
+      queue: { maxWaiting: 1.5, acquireTimeout: 0, maxQueueDelayMs: -5 },
       routing: { balancer: 'fastest', queryRouting: 'always', fallbackToPrimary: 'yes' },
       logger: { info() {} },
       ownsPools: 1,
@@ -92,6 +92,9 @@ describe('resolveOptions', () => {
           /^queue\.acquireTimeout: must be an integer from 1 to 2147483647, got 0/,
         ),
         expect.stringMatching(
+          /^queue\.maxQueueDelayMs: must be an integer from 0 to 2147483647, got -5/,
+        ),
+        expect.stringMatching(
           /^routing\.balancer: must be one of 'round-robin', 'random', 'least-busy', 'weighted', got 'fastest'/,
         ),
         expect.stringMatching(/^routing\.queryRouting: must be one of 'primary', 'auto'/),
@@ -100,7 +103,7 @@ describe('resolveOptions', () => {
         expect.stringMatching(/^ownsPools: must be true or false/),
       ]),
     );
-    expect(problems).toHaveLength(13);
+    expect(problems).toHaveLength(14);
   });
 
   it('requires a primary and checks endpoints', () => {

@@ -5,7 +5,7 @@
  * primary that writes need. First the router alone, on fake endpoints; then the pool, on fake pg
  * pools, where the read's refusal and the write that still goes through are the point.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { Endpoint } from '../../src/endpoint/endpoint.js';
 import { NoHealthyEndpointError, QueueFullError } from '../../src/index.js';
 import { createBalancer } from '../../src/routing/balancers/create-balancer.js';
@@ -194,5 +194,75 @@ describe('pool: a read burst on saturated replicas leaves the primary to writes'
     const err = await db.read('SELECT 1').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(QueueFullError);
     expect(err).not.toBeInstanceOf(NoHealthyEndpointError);
+  });
+});
+
+describe('pool: shedding by queue delay (queue.maxQueueDelayMs)', () => {
+  const make = usePools();
+  /** A replica of one connection whose statements take `ms` (fake timers). */
+  const slowReplica = (name: string, ms: number) => {
+    const pool = new FakePool(name, 1);
+    pool.handler = () =>
+      new Promise((resolve) =>
+        setTimeout(() => resolve({ rows: [], rowCount: 0, command: 'SELECT', fields: [] }), ms),
+      );
+    return pool;
+  };
+
+  it('refuses at once while the queue stands past the bound, moves reads to a replica with room, and recovers', async () => {
+    vi.useFakeTimers();
+    const r1 = slowReplica('r1', 30);
+    const r2 = slowReplica('r2', 30);
+    const db = make({
+      primary: new FakePool('p'),
+      replicas: [r1, r2],
+      queue: { maxWaiting: 100, acquireTimeout: 60_000, maxQueueDelayMs: 20 },
+      retry: { retries: 0 },
+      routing: { balancer: 'round-robin' },
+      health: { enabled: false },
+    });
+    // Each replica: one read running, two waiting, all since t=0.
+    const first = Array.from({ length: 6 }, () => db.read('SELECT 1'));
+    await vi.advanceTimersByTimeAsync(30);
+    // t=30: each replica finished one read, and its oldest waiter has waited 30 ms: overload.
+    const refused = await db.read('SELECT 2').catch((err: unknown) => err);
+    expect(refused).toBeInstanceOf(QueueFullError);
+    expect((refused as Error).message).toMatch(
+      /^Wait queue of endpoint "replica-[12]" is full: its oldest call has waited 30 ms \(queue\.maxQueueDelayMs 20\)$/,
+    );
+    const [, s1, s2] = db.stats().endpoints;
+    expect((s1?.rejected['queue-full'] ?? 0) + (s2?.rejected['queue-full'] ?? 0)).toBe(1);
+    await vi.advanceTimersByTimeAsync(60);
+    await Promise.all(first);
+    // The queues drained: reads are queued again, and answered.
+    const again = Array.from({ length: 4 }, () => db.read('SELECT 3'));
+    await vi.advanceTimersByTimeAsync(60);
+    await expect(Promise.all(again)).resolves.toHaveLength(4);
+    expect(r1.statements.filter((t) => t === 'SELECT 2')).toEqual([]);
+    expect(r2.statements.filter((t) => t === 'SELECT 2')).toEqual([]);
+  });
+
+  it('sends reads past a replica whose queue stands to one that keeps up', async () => {
+    vi.useFakeTimers();
+    const slow = slowReplica('r1', 30);
+    const fast = slowReplica('r2', 1);
+    const db = make({
+      primary: new FakePool('p'),
+      replicas: [slow, fast],
+      queue: { maxWaiting: 100, acquireTimeout: 60_000, maxQueueDelayMs: 20 },
+      retry: { retries: 0 },
+      routing: { balancer: 'round-robin' },
+      health: { enabled: false },
+    });
+    // Round-robin: three reads on each; the fast replica is done with its three by t=3.
+    const burst = Array.from({ length: 6 }, (_, i) => db.read(`SELECT ${i}`));
+    await vi.advanceTimersByTimeAsync(30);
+    // t=30: the slow replica finished one read and its oldest waiter has waited 30 ms.
+    const next = [db.read('SELECT next'), db.read('SELECT next')];
+    await vi.advanceTimersByTimeAsync(100);
+    await expect(Promise.all([...burst, ...next])).resolves.toHaveLength(8);
+    expect(fast.statements.filter((t) => t === 'SELECT next')).toHaveLength(2);
+    expect(slow.statements.filter((t) => t === 'SELECT next')).toHaveLength(0);
+    expect(db.stats().endpoints.every((e) => e.rejected['queue-full'] === 0)).toBe(true);
   });
 });

@@ -1,0 +1,87 @@
+/**
+ * QueueDelayBound alone (queue.maxQueueDelayMs): the drain rate it measures, the expected wait
+ * it derives, and when it refuses. Time is passed in, so no timers are needed.
+ */
+import { describe, expect, it } from 'vitest';
+import { QueueDelayBound } from '../../src/endpoint/queue-delay.js';
+
+/** Permits coming back every `gapMs` from `from`, `count` times, with `waiting` calls waiting. */
+function drain(bound: QueueDelayBound, from: number, gapMs: number, count: number, waiting = 3) {
+  let now = from;
+  for (let i = 0; i < count; i++) {
+    bound.released(now, waiting);
+    now += gapMs;
+  }
+  return now - gapMs;
+}
+
+describe('QueueDelayBound', () => {
+  it('expects no wait until the drain has been measured, and refuses only a queue that stands', () => {
+    const bound = new QueueDelayBound(20);
+    expect(bound.expectedWaitMs(10)).toBe(0);
+    bound.released(100, 5); // one release: no gap yet
+    expect(bound.expectedWaitMs(10)).toBe(0);
+    expect(bound.refuses(105, 10, 15, 4)).toBe(false);
+    expect(bound.refuses(105, 10, 21, 4)).toBe(true);
+  });
+
+  it('measures the gap between permits that both came back to waiters', () => {
+    const bound = new QueueDelayBound(20);
+    drain(bound, 0, 5, 30);
+    expect(bound.expectedWaitMs(0)).toBeCloseTo(5);
+    expect(bound.expectedWaitMs(3)).toBeCloseTo(20);
+  });
+
+  it('does not count an idle spell as a slow drain', () => {
+    const bound = new QueueDelayBound(20);
+    const last = drain(bound, 0, 5, 30);
+    bound.released(last + 1, 0); // the queue emptied
+    bound.released(last + 10_000, 2); // ten seconds later, a new queue
+    expect(bound.expectedWaitMs(0)).toBeCloseTo(5, 0);
+    bound.released(last + 10_005, 2);
+    expect(bound.expectedWaitMs(0)).toBeCloseTo(5, 0);
+  });
+
+  it('follows a change of drain rate within tens of permits', () => {
+    const bound = new QueueDelayBound(20);
+    const last = drain(bound, 0, 5, 30);
+    drain(bound, last + 1, 1, 60);
+    expect(bound.expectedWaitMs(0)).toBeLessThan(1.2);
+  });
+
+  it('refuses a call whose expected wait passes the bound, with a young queue', () => {
+    const bound = new QueueDelayBound(20);
+    const last = drain(bound, 0, 5, 30);
+    // 3 ahead + itself, 5 ms apart: 20 ms, not past the bound; 4 ahead: 25 ms, refused.
+    expect(bound.refuses(last + 1, 3, 2, 4)).toBe(false);
+    expect(bound.refuses(last + 1, 4, 2, 4)).toBe(true);
+    // Nobody waiting: a call that waits at all is never refused by the estimate.
+    expect(bound.refuses(last + 1, 0, 0, 4)).toBe(false);
+  });
+
+  it('refuses nothing once the endpoint completes nothing for two statement times (a hang is not overload)', () => {
+    const bound = new QueueDelayBound(20);
+    // 4 permits, one back every 5 ms: statements of about 20 ms.
+    const last = drain(bound, 0, 5, 30);
+    expect(bound.refuses(last + 40, 10, 500, 4)).toBe(true);
+    expect(bound.refuses(last + 41, 10, 500, 4)).toBe(false);
+    // With one permit the same gaps mean 5 ms statements: the bound (20 ms) is the longer wait.
+    expect(bound.refuses(last + 20, 10, 500, 1)).toBe(true);
+    expect(bound.refuses(last + 21, 10, 500, 1)).toBe(false);
+  });
+
+  it('permits that come back in clusters a statement time apart are still completing', () => {
+    const bound = new QueueDelayBound(15);
+    // 4 calls admitted together finish together: clusters 18 or 26 ms apart (22 on average), so
+    // one permit back every 5.5 ms on average, and a statement time of about 22 ms.
+    let last = 0;
+    for (let round = 0; round < 20; round++) {
+      for (let i = 0; i < 4; i++) bound.released(last + i * 0.05, 6);
+      last += round % 2 === 0 ? 18 : 26;
+    }
+    last -= 18;
+    // 25 ms after a cluster, longer than the mean statement time, before the next: still
+    // overloaded, still shedding.
+    expect(bound.refuses(last + 25, 6, 10, 4)).toBe(true);
+  });
+});
