@@ -242,11 +242,13 @@ export interface DrillReport {
     skipped?: string[];
     /**
      * The pool's queue settings (`queue` of ResilientPoolOptions) as the drill ran them: its
-     * own (a queue of one pool's worth, the adaptive limit off), with any `pool` option over them.
+     * own (see drillQueue in targets.ts), with any `pool` option over them.
      */
     queue?: {
       maxWaiting: number;
       acquireTimeout: number;
+      /** `queue.maxQueueDelayMs`: 0 when the queue is bounded by its length only. */
+      maxQueueDelayMs: number;
       /** `queue.adaptiveLimit`: false when off, 'gradient2' or 'vegas' when on. */
       adaptiveLimit: false | 'gradient2' | 'vegas';
     };

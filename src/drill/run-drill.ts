@@ -348,6 +348,7 @@ export async function runDrill(options: DrillOptions = {}): Promise<DrillReport>
         queue: {
           maxWaiting: targets.queue.maxWaiting,
           acquireTimeout: targets.queue.acquireTimeout,
+          maxQueueDelayMs: targets.queue.maxQueueDelayMs,
           // What the pool runs, from its own stats.
           adaptiveLimit: db.stats().endpoints[0]?.adaptiveLimit?.algorithm ?? false,
         },

@@ -93,7 +93,12 @@ describe('mergePoolOptions', () => {
 });
 
 describe("the drill's queue", () => {
-  it('is short (one pool of calls), so overload is refused at once', () => {
-    expect(drillQueue()).toEqual({ maxWaiting: 100, acquireTimeout: 1_000, adaptiveLimit: false });
+  it('is long enough for outages, and shed by queue delay so that overload is refused at once', () => {
+    expect(drillQueue()).toEqual({
+      maxWaiting: 100,
+      acquireTimeout: 1_000,
+      maxQueueDelayMs: 10,
+      adaptiveLimit: false,
+    });
   });
 });

@@ -73,9 +73,6 @@ describe.skipIf(process.env.DATABASE_URL !== undefined && process.env.DATABASE_U
           concurrency: 4,
           rate: 150,
           ...(REDIS_FAULTS.has(name) ? { redisUrl: REDIS_URL } : {}),
-          // The overload is drilled with the short queue that protects a pool from it (opt-in:
-          // docs/drills.md says why the drill's own queue is longer).
-          ...(name === 'overload' ? { pool: { queue: { maxWaiting: 4 } } } : {}),
         });
         for (const invariant of report.invariants) {
           expect(invariant, invariant.detail).toMatchObject({ ok: true });
@@ -95,8 +92,12 @@ describe.skipIf(process.env.DATABASE_URL !== undefined && process.env.DATABASE_U
         if (name === 'replica-lag') expect(row!.lag!.maxLagMs).toBeGreaterThan(row!.lag!.boundMs);
         if (name === 'overload') {
           expect(row!.overload!.admitted).toBeGreaterThan(0);
-          // Run with the short queue that protects a pool from overload, and said so.
-          expect(report.config.queue).toMatchObject({ maxWaiting: 4, adaptiveLimit: false });
+          // Run with the drill's queue, shed by queue delay, and said so.
+          expect(report.config.queue).toMatchObject({
+            maxWaiting: 100,
+            maxQueueDelayMs: 10,
+            adaptiveLimit: false,
+          });
           // A read burst must not take the primary's slots: no write refused for a full queue.
           expect(row!.overload!.writeErrorsByCode).not.toHaveProperty('E_QUEUE_FULL');
           expect(Object.keys(row!.overload!.lowestLimit ?? {})).toContain('replica-1');

@@ -62,7 +62,7 @@ export function renderHeader(report: DrillReport): string {
           [
             'Queue',
             `${int(cfg.queue.maxWaiting)} waiting at most`,
-            `acquire timeout ${ms(cfg.queue.acquireTimeout)}; adaptive limit ${cfg.queue.adaptiveLimit === false ? 'off' : cfg.queue.adaptiveLimit}`,
+            `acquire timeout ${ms(cfg.queue.acquireTimeout)}; shed past ${cfg.queue.maxQueueDelayMs ? ms(cfg.queue.maxQueueDelayMs) : 'off'} of queue delay; adaptive limit ${cfg.queue.adaptiveLimit === false ? 'off' : cfg.queue.adaptiveLimit}`,
           ] as [string, string, string],
         ]),
     ['Writes acknowledged', int(report.totals.writesAcknowledged)],
