@@ -303,7 +303,10 @@ export class FailoverBufferFullError extends ResilientPoolError {
  * The error a wait or a statement ends with when `signal` fired: the call's own TimeoutError when
  * its deadline fired, else an AbortedError carrying the signal's reason.
  */
-export function abortError(endpoint: string | undefined, signal: AbortSignal): Error {
+export function abortError(
+  endpoint: string | undefined,
+  signal: { readonly reason: unknown },
+): Error {
   const reason: unknown = signal.reason;
   if (reason instanceof TimeoutError) return reason;
   return new AbortedError(endpoint, reason);

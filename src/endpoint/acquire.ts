@@ -21,6 +21,7 @@ export interface AcquiringLease extends Lease {
 }
 
 import { markNotSent } from '../retry/policy.js';
+import type { AbortSignalLike } from './abort-signal-like.js';
 import { trackTransactionStatus } from './session-state.js';
 
 export type Done<T> = (err: Error | null, value?: T) => void;
@@ -84,7 +85,7 @@ function isSaturated(pool: PgPoolLike): boolean {
 export function acquireClient(
   ctx: AcquireContext,
   timeoutMs: number,
-  signal: AbortSignal | undefined,
+  signal: AbortSignalLike | undefined,
   lease: AcquiringLease,
   done: Done<PgClientLike>,
   attempt = 0,
@@ -197,7 +198,7 @@ function prepare(
   lease: AcquiringLease,
   attempt: number,
   timeoutMs: number,
-  signal: AbortSignal | undefined,
+  signal: AbortSignalLike | undefined,
   done: Done<PgClientLike>,
   deadlineAt: number | undefined,
 ): void {
@@ -241,7 +242,7 @@ function afterFailedCheck(
   lease: AcquiringLease,
   attempt: number,
   timeoutMs: number,
-  signal: AbortSignal | undefined,
+  signal: AbortSignalLike | undefined,
   done: Done<PgClientLike>,
   deadline: number,
 ): void {

@@ -29,6 +29,7 @@ import type {
   EndpointAttributes,
   ObservedEndpoint,
 } from '../telemetry/observer.js';
+import type { AbortSignalLike } from './abort-signal-like.js';
 import { type Done, waitedOnOthers } from './acquire.js';
 import { ActiveLeases } from './active-leases.js';
 import { AdaptiveLimit } from './adaptive-limit.js';
@@ -303,7 +304,7 @@ export class Endpoint implements BalancerTarget, ObservedEndpoint {
   execute(
     admitted: Admission,
     statement: Statement,
-    signal: AbortSignal | undefined,
+    signal: AbortSignalLike | undefined,
   ): Promise<QueryResultLike> {
     if (admitted.kind === 'refused') return Promise.reject(admitted.error);
     const startedAt = performance.now();
@@ -320,7 +321,7 @@ export class Endpoint implements BalancerTarget, ObservedEndpoint {
    * Checks a client out for the caller after `admit()`. The permit is held until the client is
    * released, so clients handed out count against the endpoint's concurrency like queries do.
    */
-  checkout(admitted: Admission, signal: AbortSignal | undefined): Promise<PgClientLike> {
+  checkout(admitted: Admission, signal: AbortSignalLike | undefined): Promise<PgClientLike> {
     if (admitted.kind === 'refused') return Promise.reject(admitted.error);
     // Taken here, synchronously inside the caller's connect(), so the stack shows the caller.
     const acquiredAt =
@@ -517,7 +518,7 @@ export class Endpoint implements BalancerTarget, ObservedEndpoint {
   /** One statement, holding a permit; the permit is freed before the call settles. */
   private runStatement(
     statement: Statement,
-    signal: AbortSignal | undefined,
+    signal: AbortSignalLike | undefined,
     connectTimeout: number,
     startedAt: number,
   ): Promise<QueryResultLike> {
@@ -542,7 +543,7 @@ export class Endpoint implements BalancerTarget, ObservedEndpoint {
 
   /** One checkout, holding a permit that the client's release frees (or a failure, at once). */
   private runCheckout(
-    signal: AbortSignal | undefined,
+    signal: AbortSignalLike | undefined,
     acquiredAt: string | undefined,
     connectTimeout: number,
     startedAt: number,

@@ -18,13 +18,14 @@
  * The fast path (a permit is free and nobody waits) is synchronous and allocates nothing.
  */
 import { AcquireTimeoutError, abortError, QueueFullError, withoutStack } from '../errors.js';
+import type { AbortSignalLike } from './abort-signal-like.js';
 import { QueueDelayBound } from './queue-delay.js';
 
 interface Waiter {
   resolve: () => void;
   reject: (err: Error) => void;
   timer: ReturnType<typeof setTimeout> | undefined;
-  signal: AbortSignal | undefined;
+  signal: AbortSignalLike | undefined;
   onAbort: (() => void) | undefined;
   /** Set once the waiter got a permit or gave up; such entries are skipped, then dropped. */
   done: boolean;
@@ -159,7 +160,7 @@ export class Gate {
    * with AcquireTimeoutError after `timeoutMs`, and with AbortedError when `signal` fires; a
    * waiter that gives up frees its place in the queue immediately.
    */
-  acquire(signal?: AbortSignal, timeoutMs: number = this.acquireTimeout): Promise<void> {
+  acquire(signal?: AbortSignalLike, timeoutMs: number = this.acquireTimeout): Promise<void> {
     if (this.tryAcquire()) return Promise.resolve();
     if (signal?.aborted) return Promise.reject(abortError(this.name, signal));
     if (this.isFull) return Promise.reject(this.fullError());

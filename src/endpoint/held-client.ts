@@ -9,6 +9,7 @@ import type { PgClientLike } from '../pg-like.js';
 import { markNotSent } from '../retry/policy.js';
 import { describeError } from '../telemetry/describe-error.js';
 import type { ResilientPoolEvents } from '../telemetry/events.js';
+import type { AbortSignalLike } from './abort-signal-like.js';
 import { type AcquireContext, type AcquiringLease, acquireClient, type Done } from './acquire.js';
 import type { ActiveLeases } from './active-leases.js';
 import { type EndpointBreaker, stampConnection } from './endpoint-breaker.js';
@@ -61,7 +62,7 @@ export class HeldClient implements ActiveLease, AcquiringLease {
 
   constructor(
     private readonly ctx: CheckoutContext,
-    private readonly signal: AbortSignal | undefined,
+    private readonly signal: AbortSignalLike | undefined,
     /** The stack of the caller's connect(), when leak detection wants it. */
     private readonly acquiredAt: string | undefined,
     /** `performance.now()` at admission (before any wait in the endpoint's queue). */

@@ -33,6 +33,7 @@ import {
   markSentTo,
   wasWriteRefused,
 } from '../retry/policy.js';
+import type { AbortSignalLike } from './abort-signal-like.js';
 import { type AcquireContext, type AcquiringLease, acquireClient, type Done } from './acquire.js';
 import type { ActiveLeases } from './active-leases.js';
 import { cancelBackend } from './cancel.js';
@@ -125,7 +126,7 @@ export class StatementAttempt implements ActiveLease, AcquiringLease {
   constructor(
     private readonly ctx: StatementContext,
     private readonly statement: Statement,
-    private readonly signal: AbortSignal | undefined,
+    private readonly signal: AbortSignalLike | undefined,
     /** `performance.now()` at admission (before any wait in the endpoint's queue). */
     private readonly startedAt: number,
     private readonly done: Done<QueryResultLike>,
@@ -412,7 +413,7 @@ export class StatementAttempt implements ActiveLease, AcquiringLease {
 
   /** The call's signal fired: cancel a running statement on the server, end the call now. */
   private abandon(): void {
-    const signal = this.signal as AbortSignal;
+    const signal = this.signal as AbortSignalLike;
     const client = this.client as PgClientLike;
     if (this.phase === SENDING) {
       this.sentAt = -1;

@@ -1,13 +1,17 @@
 /**
- * The race of a hedged read (see hedge.ts): two attempts, each with its own AbortController that
- * follows the caller's signal; the first success wins and the loser is aborted, which the
+ * The race of a hedged read (see hedge.ts): two attempts, each with an abort signal of its own
+ * that follows the caller's signal; the first success wins and the loser is aborted, which the
  * endpoint's pipeline turns into a CancelRequest and a destroyed connection. Generic: it knows
  * nothing of endpoints, only of attempts that honour their signal.
+ *
+ * A side's signal is a LightAbortSignal (endpoint/abort-signal-like.ts), made for each side:
+ * Node's AbortController costs about 2 µs to build and its EventTarget about half a microsecond
+ * per listener added or removed, which a hedged read paid four times on its first side alone.
  */
-import { getEventListeners } from 'node:events';
+import { type AbortSignalLike, LightAbortSignal } from '../endpoint/abort-signal-like.js';
 
 /** One side of the race: starts an attempt that honours `signal`. */
-export type HedgeAttempt<T> = (signal: AbortSignal) => Promise<T>;
+export type HedgeAttempt<T> = (signal: AbortSignalLike) => Promise<T>;
 
 /** What the race tells its owner; all optional, each called at most once. */
 export interface HedgeEvents {
@@ -54,12 +58,10 @@ type SideState = typeof NOT_STARTED | typeof RUNNING | typeof ANSWERED | typeof 
  *   fails as an unhedged attempt would (TimeoutError for a deadline, AbortedError otherwise);
  *   the race then rejects with `first`'s error. No hedge starts once it has fired.
  *
- * A side's signal is its own for as long as it runs, and no longer: once it has settled
- * unaborted, its controller may serve another race (see `takeController`).
  */
 export function hedge<T>(
   first: HedgeAttempt<T>,
-  second: (signal: AbortSignal) => Promise<T> | undefined,
+  second: (signal: AbortSignalLike) => Promise<T> | undefined,
   delayMs: number,
   signal: AbortSignal | undefined,
   events?: HedgeEvents,
@@ -69,32 +71,6 @@ export function hedge<T>(
   return new Promise<T>((resolve, reject) => {
     new HedgeRace(second, signal, events, graceMs, lifetime, resolve, reject).start(first, delayMs);
   });
-}
-
-/**
- * Controllers whose signal never fired, kept for the next race. Node 20 builds an AbortSignal in
- * about 2 µs, and the garbage of a new one per read more than doubled what a read costs
- * (measured with hedging on but never firing: 4.3k instead of 10k reads/s on the 2-core
- * cluster). A controller is given back only when its side settled without being aborted and
- * nothing still listens to its signal: the pipeline removes its listeners before an attempt
- * settles, and never reads the signal after.
- */
-const spareControllers: AbortController[] = [];
-const MAX_SPARE_CONTROLLERS = 1_024;
-
-function takeController(): AbortController {
-  return spareControllers.pop() ?? new AbortController();
-}
-
-function giveBack(controller: AbortController): void {
-  const { signal } = controller;
-  if (
-    !signal.aborted &&
-    spareControllers.length < MAX_SPARE_CONTROLLERS &&
-    getEventListeners(signal, 'abort').length === 0
-  ) {
-    spareControllers.push(controller);
-  }
 }
 
 /** The delay passed with the first still running (settling clears the timer). */
@@ -108,12 +84,12 @@ function cancelLoser(race: { cancelLoser(): void }): void {
 }
 
 /**
- * The state of one race. A side's controller is dropped (and given back) as soon as that side
- * settles, so that nothing here can abort a signal another race has taken since.
+ * The state of one race. A side's signal is dropped as soon as that side settles: nothing aborts
+ * an attempt that has already settled.
  */
 class HedgeRace<T> {
-  private firstSide: AbortController | undefined = takeController();
-  private secondSide: AbortController | undefined;
+  private firstSide: LightAbortSignal | undefined = new LightAbortSignal();
+  private secondSide: LightAbortSignal | undefined;
   private firstState: SideState = RUNNING;
   private secondState: SideState = NOT_STARTED;
   private firstError: unknown;
@@ -126,7 +102,7 @@ class HedgeRace<T> {
   private onEnd: (() => void) | undefined;
 
   constructor(
-    private readonly second: (signal: AbortSignal) => Promise<T> | undefined,
+    private readonly second: (signal: AbortSignalLike) => Promise<T> | undefined,
     private readonly signal: AbortSignal | undefined,
     private readonly events: HedgeEvents | undefined,
     private readonly graceMs: number,
@@ -136,7 +112,7 @@ class HedgeRace<T> {
   ) {}
 
   start(first: HedgeAttempt<T>, delayMs: number): void {
-    const side = this.firstSide as AbortController;
+    const side = this.firstSide as LightAbortSignal;
     const signal = this.signal;
     if (signal?.aborted) {
       // The attempt sees an aborted signal and fails as an unhedged one would; no hedge.
@@ -148,7 +124,7 @@ class HedgeRace<T> {
       }
       this.timer = setTimeout(fire, delayMs, this);
     }
-    attempt(first, side.signal).then(
+    attempt(first, side).then(
       (value) => this.firstAnswered(value),
       (err: unknown) => this.firstFailed(err),
     );
@@ -156,12 +132,10 @@ class HedgeRace<T> {
 
   fire(): void {
     this.timer = undefined;
-    const side = takeController();
-    const started = attemptOrDecline(this.second, side.signal);
-    if (started === undefined) {
-      giveBack(side); // declined: the first runs alone
-      return;
-    }
+    const side = new LightAbortSignal();
+    const started = attemptOrDecline(this.second, side);
+    // Declined: the first runs alone.
+    if (started === undefined) return;
     this.secondSide = side;
     this.secondState = RUNNING;
     started.then(
@@ -181,7 +155,7 @@ class HedgeRace<T> {
 
   private firstAnswered(value: T): void {
     this.firstState = ANSWERED;
-    this.firstSide = release(this.firstSide);
+    this.firstSide = undefined;
     // Settled already: the hedge won, and this loser answered within its grace.
     if (this.settled) this.loserSettled();
     else this.win(value, this.secondState === RUNNING);
@@ -189,7 +163,7 @@ class HedgeRace<T> {
 
   private secondAnswered(value: T): void {
     this.secondState = ANSWERED;
-    this.secondSide = release(this.secondSide);
+    this.secondSide = undefined;
     if (this.settled) {
       this.loserSettled();
       return;
@@ -201,7 +175,7 @@ class HedgeRace<T> {
   private firstFailed(err: unknown): void {
     this.firstState = FAILED;
     this.firstError = err;
-    this.firstSide = release(this.firstSide);
+    this.firstSide = undefined;
     // Settled: this is the loser, failed or aborted. A hedge running: its answer is awaited.
     if (this.settled) this.loserSettled();
     if (this.settled || this.secondState === RUNNING) return;
@@ -212,7 +186,7 @@ class HedgeRace<T> {
   private secondFailed(err: unknown): void {
     this.secondState = FAILED;
     this.secondError = err;
-    this.secondSide = release(this.secondSide);
+    this.secondSide = undefined;
     // Settled: this is the loser, failed or aborted. The first running: it may still answer.
     if (this.settled) this.loserSettled();
     if (this.settled || this.firstState === RUNNING) return;
@@ -277,16 +251,10 @@ class HedgeRace<T> {
   }
 }
 
-/** A settled side's controller back to the spares; the side keeps no reference to it. */
-function release(controller: AbortController | undefined): undefined {
-  if (controller !== undefined) giveBack(controller);
-  return undefined;
-}
-
 /** Starts the hedge; undefined when it declines; a synchronous throw becomes its rejection. */
 function attemptOrDecline<T>(
-  run: (signal: AbortSignal) => Promise<T> | undefined,
-  signal: AbortSignal,
+  run: (signal: AbortSignalLike) => Promise<T> | undefined,
+  signal: AbortSignalLike,
 ): Promise<T> | undefined {
   try {
     return run(signal);
@@ -296,7 +264,7 @@ function attemptOrDecline<T>(
 }
 
 /** Starts an attempt; a synchronous throw becomes its rejection. */
-function attempt<T>(run: HedgeAttempt<T>, signal: AbortSignal): Promise<T> {
+function attempt<T>(run: HedgeAttempt<T>, signal: AbortSignalLike): Promise<T> {
   try {
     return run(signal);
   } catch (err) {

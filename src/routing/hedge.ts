@@ -12,10 +12,11 @@
  * - `Hedging` (here), which puts them on the pool's endpoints: which reads may be hedged, where
  *   the hedge may go, and the counters stats() shows.
  *
- * A read that answers before the delay pays a timer, an abort signal for its statement (a reused
- * one) and a few small objects; the budget, the choice of the second endpoint and its signal
+ * A read that answers before the delay pays a timer, a light abort signal for its statement and
+ * a few small objects; the budget, the choice of the second endpoint and its signal
  * wait for the delay to pass.
  */
+import type { AbortSignalLike } from '../endpoint/abort-signal-like.js';
 import type { Admission } from '../endpoint/admission.js';
 import type { Endpoint, Statement } from '../endpoint/endpoint.js';
 import type { ResolvedHedgeOptions } from '../options/hedge.js';
@@ -228,10 +229,10 @@ class HedgedRead implements HedgeEvents {
     private readonly call: HedgedCall | undefined,
   ) {}
 
-  readonly startFirst = (signal: AbortSignal): Promise<QueryResultLike> =>
+  readonly startFirst = (signal: AbortSignalLike): Promise<QueryResultLike> =>
     this.first.execute(this.admitted, this.statement, signal);
 
-  readonly startHedge = (signal: AbortSignal): Promise<QueryResultLike> | undefined => {
+  readonly startHedge = (signal: AbortSignalLike): Promise<QueryResultLike> | undefined => {
     const hedge = this.hedging.takeHedge(this.first, this.plan);
     if (hedge === undefined) return undefined;
     if (this.call !== undefined) this.call.hedgedTo = hedge.target;
