@@ -35,8 +35,11 @@ export class LightAbortSignal implements AbortSignalLike {
     return this.listeners.length;
   }
 
-  /** As EventTarget: a listener already added is not added again. */
-  addEventListener(_type: 'abort', listener: () => void): void {
+  /**
+   * As EventTarget: a listener already added is not added again. Every listener is called once
+   * at most (`once` or not), since the signal aborts once.
+   */
+  addEventListener(_type: 'abort', listener: () => void, _options?: { once?: boolean }): void {
     if (!this.aborted && !this.listeners.includes(listener)) this.listeners.push(listener);
   }
 

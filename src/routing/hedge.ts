@@ -21,6 +21,7 @@ import type { Admission } from '../endpoint/admission.js';
 import type { Endpoint, Statement } from '../endpoint/endpoint.js';
 import type { ResolvedHedgeOptions } from '../options/hedge.js';
 import type { QueryResultLike } from '../pg-like.js';
+import type { ObservedCall } from '../telemetry/observer.js';
 import { HedgeBudget } from './hedge-budget.js';
 import { HedgeDelay } from './hedge-delay.js';
 import { type HedgeEvents, hedge } from './hedge-race.js';
@@ -60,11 +61,11 @@ export interface HedgeStats {
 }
 
 /**
- * The call a hedged read belongs to, as the race sees it: told where the hedge went. Its
- * telemetry is not: an observed call's attempts are sequential (each one moves the call's
- * endpoint and span attributes, and a change of endpoint is a failover event), so a hedge would
- * attribute the read to the hedge's endpoint even when the first answered. The call stays the
- * first endpoint's; stats().hedges counts the hedges.
+ * The call a hedged read belongs to, as the race sees it: told where the hedge went, and its
+ * telemetry told of the hedge and of a hedge's win. A hedge is not an attempt (an observed
+ * call's attempts are sequential, and a change of endpoint between them is a failover): the
+ * span gets a `resilient_pool.hedge` event, and the call is attributed to the hedge's endpoint
+ * only if its answer was taken. stats().hedges counts the hedges.
  */
 export interface HedgedCall {
   /**
@@ -75,6 +76,8 @@ export interface HedgedCall {
    * every call in flight with its one EndpointDownError).
    */
   hedgedTo?: Endpoint | undefined;
+  /** The call's telemetry, when something observes calls. */
+  observed?: Pick<ObservedCall, 'hedge' | 'hedgeWon'> | undefined;
 }
 
 /**
@@ -235,12 +238,18 @@ class HedgedRead implements HedgeEvents {
   readonly startHedge = (signal: AbortSignalLike): Promise<QueryResultLike> | undefined => {
     const hedge = this.hedging.takeHedge(this.first, this.plan);
     if (hedge === undefined) return undefined;
-    if (this.call !== undefined) this.call.hedgedTo = hedge.target;
+    const call = this.call;
+    if (call !== undefined) {
+      call.hedgedTo = hedge.target;
+      call.observed?.hedge(hedge.target);
+    }
     return hedge.target.execute(hedge.admitted, this.statement, signal);
   };
 
   secondWon(): void {
     this.hedging.counters.won++;
+    const target = this.call?.hedgedTo;
+    if (target !== undefined) this.call?.observed?.hedgeWon(target);
   }
 
   loserCancelled(): void {

@@ -117,6 +117,29 @@ class Observation implements ObservedCall {
     }
   }
 
+  hedge(endpoint: ObservedEndpoint): void {
+    if (this.channel !== undefined) this.channel.hedgedTo = endpoint.name;
+    if (this.span === undefined) return;
+    try {
+      this.owner.tracer?.hedge(this.span, this.endpoint, endpoint, this.attempts);
+    } catch (err) {
+      this.owner.failed(err);
+    }
+  }
+
+  hedgeWon(endpoint: ObservedEndpoint): void {
+    // The answer came from there: the span, the channel and the duration say so (no failover:
+    // the first endpoint's statement is the loser, not a failed attempt).
+    this.endpoint = endpoint;
+    if (this.channel !== undefined) this.channel.endpoint = endpoint.name;
+    if (this.span === undefined) return;
+    try {
+      this.owner.tracer?.hedgeWon(this.span, endpoint, this.attempts);
+    } catch (err) {
+      this.owner.failed(err);
+    }
+  }
+
   private finish(failed: boolean, error: unknown): void {
     const { metrics, tracer } = this.owner;
     try {

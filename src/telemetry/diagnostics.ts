@@ -28,6 +28,11 @@ export interface QueryChannelContext {
   endpoint: string | undefined;
   /** Attempts made so far (1 without a retry). */
   attempts: number;
+  /**
+   * Set when the latest attempt's read was hedged: the endpoint the hedge went to. When the
+   * hedge's answer is taken, `endpoint` becomes that endpoint too.
+   */
+  hedgedTo?: string;
   /** Set by tracePromise on `asyncStart`/`asyncEnd` when the call succeeded. */
   result?: unknown;
   /** Set by tracePromise on `error` when the call failed. */

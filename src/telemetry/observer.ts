@@ -72,6 +72,13 @@ export interface ObservedCall {
   attempt(endpoint: ObservedEndpoint): void;
   /** The attempt failed and another follows after `delayMs`. */
   retry(note: RetryNote): void;
+  /**
+   * The attempt's read had not answered after the hedge delay and was sent to `endpoint` too
+   * (a second statement racing the first; not an attempt of its own: see routing/hedge.ts).
+   */
+  hedge(endpoint: ObservedEndpoint): void;
+  /** The hedge's answer was taken: the call's result came from `endpoint`. */
+  hedgeWon(endpoint: ObservedEndpoint): void;
 }
 
 /**

@@ -38,6 +38,14 @@ export interface ObservedPoolStats {
   cache?: { hits: number; misses: number; staleServes: number; bypasses: number };
   failovers: number;
   retryBudgetExhausted: number;
+  /** Hedged reads, when the `hedge` option is on. */
+  hedges?: {
+    sent: number;
+    won: number;
+    cancelled: number;
+    budgetRefused: number;
+    noTarget: number;
+  };
 }
 
 export interface TelemetrySource {

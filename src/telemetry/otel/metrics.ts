@@ -5,7 +5,7 @@
  *   (through ConnectionTimings, fed by the endpoints). These are synchronous histograms.
  * - Everything else is asynchronous and read from one stats() snapshot per collection, in one
  *   batch callback: connections by state, the maximum, pending requests, breaker state and
- *   transitions, retries, rejections, ejections, failovers, lag and the cache's reads. Those are
+ *   transitions, retries, rejections, ejections, failovers, lag, the cache's reads and hedges. Those are
  *   the very counters stats() reports, so nothing runs per query for them.
  *
  * Names, units (seconds for durations) and attributes follow the semantic conventions for
@@ -76,6 +76,10 @@ export class PoolMetrics implements ConnectionTimings {
   private readonly lagBytes: OtelObservable;
   private readonly lagTime: OtelObservable;
   private readonly cacheReads: OtelObservable;
+  private readonly hedges: OtelObservable;
+  private readonly hedgeWins: OtelObservable;
+  private readonly hedgeCancellations: OtelObservable;
+  private readonly hedgeSkips: OtelObservable;
   private readonly observables: OtelObservable[];
   private readonly callback: OtelBatchObservableCallback = (result) => this.observe(result);
   private readonly series = new Map<ObservedEndpoint, EndpointSeries>();
@@ -204,6 +208,29 @@ export class PoolMetrics implements ConnectionTimings {
       unit: '{read}',
       ...counts,
     });
+    this.hedges = meter.createObservableCounter('resilient_pool.hedges', {
+      description:
+        'Hedges sent: reads that had not answered after the hedge delay and went to a second endpoint too.',
+      unit: '{hedge}',
+      ...counts,
+    });
+    this.hedgeWins = meter.createObservableCounter('resilient_pool.hedge.wins', {
+      description: "Hedges whose answer was taken (the first endpoint's statement lost).",
+      unit: '{hedge}',
+      ...counts,
+    });
+    this.hedgeCancellations = meter.createObservableCounter('resilient_pool.hedge.cancellations', {
+      description:
+        'Losing statements of hedged reads still running after their grace, cancelled on their server.',
+      unit: '{statement}',
+      ...counts,
+    });
+    this.hedgeSkips = meter.createObservableCounter('resilient_pool.hedge.skips', {
+      description:
+        'Reads past the hedge delay that were not hedged, by reason (budget spent, no other endpoint).',
+      unit: '{read}',
+      ...counts,
+    });
     this.observables = [
       this.connectionCount,
       this.connectionMax,
@@ -220,6 +247,10 @@ export class PoolMetrics implements ConnectionTimings {
       this.lagBytes,
       this.lagTime,
       this.cacheReads,
+      this.hedges,
+      this.hedgeWins,
+      this.hedgeCancellations,
+      this.hedgeSkips,
     ];
     meter.addBatchObservableCallback(this.callback, this.observables);
   }
@@ -314,6 +345,16 @@ export class PoolMetrics implements ConnectionTimings {
       read(cache.misses, 'miss');
       read(cache.staleServes, 'stale');
       read(cache.bypasses, 'bypass');
+    }
+    const hedges = stats.hedges;
+    if (hedges !== undefined) {
+      result.observe(this.hedges, hedges.sent);
+      result.observe(this.hedgeWins, hedges.won);
+      result.observe(this.hedgeCancellations, hedges.cancelled);
+      const skipped = (value: number, reason: string) =>
+        result.observe(this.hedgeSkips, value, { 'resilient_pool.hedge.skip_reason': reason });
+      skipped(hedges.budgetRefused, 'budget');
+      skipped(hedges.noTarget, 'no-target');
     }
   }
 

@@ -3,8 +3,9 @@
  * named after the statement's command (`SELECT`, `INSERT`, ...; `postgresql` when the text has
  * none; `resilient-pool.connect` for a checkout), a child of the context active when the call
  * began, covering the whole call with its retries. The endpoint that answered (or the last one
- * tried) sets `server.address`, `server.port`, `db.namespace` and `resilient_pool.endpoint`;
- * each retry, and each move to another endpoint, is a span event.
+ * tried; for a read whose hedge won, the hedge's) sets `server.address`, `server.port`,
+ * `db.namespace` and `resilient_pool.endpoint`; each retry, each move to another endpoint, each
+ * hedge sent and a hedge's win are span events.
  *
  * Secrecy: `db.query.text` only with `queryText: true`; never a parameter value, a password or
  * an error's message (the status of a failed span has `error.type`, no description).
@@ -79,6 +80,28 @@ export class CallTracer {
       'resilient_pool.retry.reason': note.reason,
       'resilient_pool.retry.delay_ms': note.delayMs,
       'error.type': errorType(note.error),
+    });
+  }
+
+  /** The read of attempt `attempt` on `from` was hedged to `to`. */
+  hedge(
+    span: SpanLike,
+    from: ObservedEndpoint | undefined,
+    to: ObservedEndpoint,
+    attempt: number,
+  ): void {
+    span.addEvent('resilient_pool.hedge', {
+      'resilient_pool.attempt': attempt,
+      ...(from === undefined ? {} : { 'resilient_pool.hedge.from': from.name }),
+      'resilient_pool.hedge.to': to.name,
+    });
+  }
+
+  /** The hedge's answer, from `endpoint`, was taken. */
+  hedgeWon(span: SpanLike, endpoint: ObservedEndpoint, attempt: number): void {
+    span.addEvent('resilient_pool.hedge_won', {
+      'resilient_pool.attempt': attempt,
+      'resilient_pool.endpoint': endpoint.name,
     });
   }
 
