@@ -7,6 +7,8 @@
  *   2. in-process (FakePool, no I/O): ns per call the wrapper adds, concurrency 1 and 32
  *   2b. in-process: ns per call each feature adds when on (metrics, tracing, adaptive limit,
  *      failover buffering, consolidation, hedging), against the same pool with it off
+ *   2c. in-process: the three metric points of a call, straight on the SDK (its floor) and
+ *      through PoolMetrics
  *   3. refusals: ns per call for an open circuit and for a full queue
  *   4. real PostgreSQL: db.read over two replica pools vs pg.Pool.query, concurrency 32
  *   5. cache hit: db.read(..., { cache: true }) vs ioredis GET + JSON.parse (needs Redis)
@@ -23,6 +25,7 @@ import { CACHE_READ_AS, type CacheBenchResult, cacheBench } from './cache.js';
 import { parsePlan } from './config.js';
 import { type FeatureCostResult, featureCost } from './feature-cost.js';
 import { fingerprint } from './fingerprint.js';
+import { type MetricsFloorResult, metricsFloor } from './metrics-floor.js';
 import { fakeOverhead, type OverheadResult } from './overhead.js';
 import {
   jsonPeers,
@@ -82,6 +85,7 @@ try {
 const pgResults: PgCaseResult[] = [];
 const telemetryResults: PgCaseResult[] = [];
 const featureCosts: FeatureCostResult[] = [];
+let floorResult: MetricsFloorResult | undefined;
 let readResult: PgCaseResult | undefined;
 let cacheResult: CacheBenchResult | undefined;
 let peerResult: PeerBenchResult | undefined;
@@ -169,6 +173,20 @@ try {
     true,
   );
 
+  // ---- 2c. the SDK's floor under the metrics' cost ------------------------------------------
+  floorResult = await attempt('case 2c', () => metricsFloor(plan));
+  printTable(
+    `2c. In-process: a call's three metric points (operation duration, wait time, use time), ${plan.cpuRounds} rounds of ${fmtInt(plan.cpuCalls)}`,
+    ['recorded', 'ns/call'],
+    floorResult === undefined
+      ? []
+      : [
+          ["straight on the SDK's histograms (its floor)", fmtNs(floorResult.sdkNs)],
+          ['through PoolMetrics (the pool adds its lookups)', fmtNs(floorResult.poolMetricsNs)],
+        ],
+    true,
+  );
+
   // ---- 3. refusals --------------------------------------------------------------------------
   for (const [label, measure] of [
     ['case 3 (circuit open)', () => circuitOpenCost(plan)],
@@ -240,6 +258,11 @@ for (const f of featureCosts) {
     `  in-proc   c=32  ${f.feature}: +${fmtNs(f.costNs)} ns/call (pair median ${fmtNs(f.medianPairCostNs)} ns)`,
   );
 }
+if (floorResult !== undefined) {
+  console.log(
+    `  in-proc   metrics: the SDK's three records ${fmtNs(floorResult.sdkNs)} ns/call, through PoolMetrics ${fmtNs(floorResult.poolMetricsNs)} ns/call`,
+  );
+}
 for (const r of rejections.filter((x) => !x.kind.startsWith('ref:'))) {
   console.log(`  refusal   ${r.kind.padEnd(13)} ${fmtNs(r.medianNs)} ns/call [${r.readAs}]`);
 }
@@ -284,6 +307,13 @@ if (plan.json) {
       costNsPerCall: round(f.costNs, 1),
       medianPairCostNs: round(f.medianPairCostNs, 1),
     })),
+    metricsFloor:
+      floorResult === undefined
+        ? null
+        : {
+            sdkNsPerCall: round(floorResult.sdkNs, 1),
+            poolMetricsNsPerCall: round(floorResult.poolMetricsNs, 1),
+          },
     realRead: readResult === undefined ? null : jsonPg(readResult),
     readRatioAs: {
       realQuery: READ_OPS,

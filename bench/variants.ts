@@ -41,7 +41,8 @@ class DiscardingExporter implements SpanExporter {
   async shutdown(): Promise<void> {}
 }
 
-function sdkMetrics(): { meterProvider: MeterProvider; shutdown(): Promise<void> } {
+/** The SDK as a service runs it for metrics: a periodic reader, exporting in memory. */
+export function sdkMetrics(): { meterProvider: MeterProvider; shutdown(): Promise<void> } {
   const reader = new PeriodicExportingMetricReader({
     exporter: new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE),
     exportIntervalMillis: 1_000,
@@ -101,7 +102,7 @@ export const IN_PROCESS_VARIANTS: readonly Variant[] = [
   },
   {
     // The fake answers within microseconds, so no hedge is ever sent: what every read pays for
-    // the race (its timer, a reused abort signal, the race's state) when hedging is on.
+    // the race (its timer, a light abort signal, the race's state) when hedging is on.
     label: 'read(), hedging on (adaptive delay, no hedge sent)',
     setup: () => ({ options: { hedge: true }, call: 'read', shutdown: none }),
   },
