@@ -107,8 +107,10 @@ export interface VegasLimitOptions extends AdaptiveLimitBaseOptions {
  * The `queue.adaptiveLimit` option: per endpoint, the number of calls let through to the server
  * follows the measured time on the server (from sending a statement to its answer, never the
  * time spent waiting in this library's queue). Under overload the limit falls toward what the
- * server can serve, so the admitted calls keep their latency and the rest wait in the queue or,
- * once `queue.maxWaiting` wait, are refused at once with QueueFullError. Once the server keeps
+ * server can serve, so the admitted calls keep their latency and the rest wait in the queue or
+ * are refused at once with QueueFullError: once `queue.maxWaiting` wait or, with
+ * `queue.maxQueueDelayMs`, once they would wait longer than that (a bound on the wait keeps the
+ * admitted latency bounded as the limit moves; a count bound does not). Once the server keeps
  * up again, the limit grows back toward the pool's size (by default 2 permits a second). Only
  * statements are measured; checked-out clients and transactions hold permits but give no samples.
  * The baseline is learnt from the traffic itself: a pool that starts overloaded takes the
@@ -118,7 +120,7 @@ export interface VegasLimitOptions extends AdaptiveLimitBaseOptions {
  * @default false
  *
  * @example
- * // Shed load rather than queue it: a short queue, and the limit finds the server's capacity.
- * new ResilientPool({ primary, queue: { maxWaiting: 8, adaptiveLimit: { minLimit: 2 } } });
+ * // Shed load rather than queue it: a bounded wait, and the limit finds the server's capacity.
+ * new ResilientPool({ primary, queue: { maxQueueDelayMs: 20, adaptiveLimit: { minLimit: 2 } } });
  */
 export type AdaptiveLimitOption = boolean | Gradient2LimitOptions | VegasLimitOptions;

@@ -123,7 +123,8 @@ export interface QueueOptions {
    * Per endpoint, let through only as many calls as the server can serve without queueing,
    * following the measured time of statements on the server (Gradient2 or Vegas, as in Netflix
    * concurrency-limits); see AdaptiveLimitOption. The rest wait in the queue above, or are
-   * refused with QueueFullError once `maxWaiting` wait: pair it with a short queue to shed load.
+   * refused with QueueFullError once `maxWaiting` wait: pair it with `maxQueueDelayMs` (or a short
+   * queue) to shed load.
    * @default false
    */
   adaptiveLimit?: AdaptiveLimitOption;

@@ -171,7 +171,7 @@ describe.skipIf(!handle.canControlProcesses)(
         expect(rows[0]!.n).toBeLessThanOrEqual(acknowledged + unknown);
       });
 
-      it('without health probes a dead replica is a query_wait_timeout (08P01), which opens its circuit', async () => {
+      it('without health probes a dead replica is a connection failure (08P01, or 57P01 in session mode), which opens its circuit', async () => {
         await serversAnswer(mode);
         const replica = handle.cluster.replicas[0]!;
         const watched = makeDb(mode, {
@@ -182,11 +182,16 @@ describe.skipIf(!handle.canControlProcesses)(
         expect(await port(db, 'read')).toBe(replica.port);
         try {
           await replica.kill();
-          // The read waits in PgBouncer, fails with 08P01, and is re-sent to the primary.
+          // The read fails and is re-sent to the primary. Usually it waits in PgBouncer and
+          // fails with 08P01. In session mode the client keeps its server connection, and a
+          // backend that outlived the SIGKILLed postmaster for a moment ends that session itself
+          // with FATAL 57P01 ("unexpected postmaster exit"), which PgBouncer passes on.
           expect(await port(db, 'read')).toBe(handle.cluster.primary.port);
           const messages = watched.retries.map((e) => `${codeOf(e)} ${(e as Error).message}`);
           expect(messages[0]).toMatch(
-            /^08P01 (query_wait_timeout|server login has been failing|server conn crashed)/,
+            mode === 'session'
+              ? /^(08P01 (query_wait_timeout|server login has been failing|server conn crashed)|57P01 terminating connection due to unexpected postmaster exit)/
+              : /^08P01 (query_wait_timeout|server login has been failing|server conn crashed)/,
           );
           expect(classify(watched.retries[0])).toBe('connection');
           expect(watched.breaker).toContainEqual({ endpoint: 'replica-1', state: 'open' });
