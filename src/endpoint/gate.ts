@@ -130,9 +130,10 @@ export class Gate {
     if (this.live >= this.maxWaiting || bound === undefined) {
       return withoutStack(() => new QueueFullError(this.name, this.maxWaiting));
     }
+    const now = performance.now();
     const delay = {
-      waitedMs: this.queueDelay(),
-      expectedMs: bound.expectedWaitMs(this.live),
+      waitedMs: this.queueDelay(now),
+      expectedMs: bound.expectedWaitMs(this.live, now),
       maxQueueDelayMs: bound.boundMs,
     };
     return withoutStack(() => new QueueFullError(this.name, this.maxWaiting, delay));

@@ -18,35 +18,51 @@ function drain(bound: QueueDelayBound, from: number, gapMs: number, count: numbe
 describe('QueueDelayBound', () => {
   it('expects no wait until the drain has been measured, and refuses only a queue that stands', () => {
     const bound = new QueueDelayBound(20);
-    expect(bound.expectedWaitMs(10)).toBe(0);
+    expect(bound.expectedWaitMs(10, 0)).toBe(0);
     bound.released(100, 5); // one release: no gap yet
-    expect(bound.expectedWaitMs(10)).toBe(0);
+    expect(bound.expectedWaitMs(10, 100)).toBe(0);
     expect(bound.refuses(105, 10, 15, 4)).toBe(false);
     expect(bound.refuses(105, 10, 21, 4)).toBe(true);
   });
 
   it('measures the gap between permits that both came back to waiters', () => {
     const bound = new QueueDelayBound(20);
-    drain(bound, 0, 5, 30);
-    expect(bound.expectedWaitMs(0)).toBeCloseTo(5);
-    expect(bound.expectedWaitMs(3)).toBeCloseTo(20);
+    const last = drain(bound, 0, 5, 30);
+    expect(bound.expectedWaitMs(0, last)).toBeCloseTo(5);
+    expect(bound.expectedWaitMs(3, last)).toBeCloseTo(20);
   });
 
   it('does not count an idle spell as a slow drain', () => {
     const bound = new QueueDelayBound(20);
     const last = drain(bound, 0, 5, 30);
     bound.released(last + 1, 0); // the queue emptied
-    bound.released(last + 10_000, 2); // ten seconds later, a new queue
-    expect(bound.expectedWaitMs(0)).toBeCloseTo(5, 0);
-    bound.released(last + 10_005, 2);
-    expect(bound.expectedWaitMs(0)).toBeCloseTo(5, 0);
+    bound.released(last + 500, 2); // half a second later, a new queue
+    expect(bound.expectedWaitMs(0, last + 500)).toBeCloseTo(5, 0);
+    bound.released(last + 505, 2);
+    expect(bound.expectedWaitMs(0, last + 505)).toBeCloseTo(5, 0);
+  });
+
+  it('forgets a drain rate a second after its last sample', () => {
+    const bound = new QueueDelayBound(10);
+    // An overload of 20 ms statements on 4 connections: a permit back every 5 ms.
+    const last = drain(bound, 0, 5, 30);
+    expect(bound.expectedWaitMs(2, last + 1_000)).toBeCloseTo(15);
+    // Later, other work: that drain says nothing of it any more.
+    expect(bound.expectedWaitMs(2, last + 1_001)).toBe(0);
+    expect(bound.refuses(last + 1_001, 2, 1, 4)).toBe(false);
+    // A new queue is measured afresh, from its own permits: the two seconds without a permit
+    // back (calls waiting throughout: a hang) are no sample of its drain.
+    bound.released(last + 2_000, 3);
+    expect(bound.expectedWaitMs(0, last + 2_000)).toBe(0);
+    bound.released(last + 2_001, 3);
+    expect(bound.expectedWaitMs(0, last + 2_001)).toBeCloseTo(1);
   });
 
   it('follows a change of drain rate within tens of permits', () => {
     const bound = new QueueDelayBound(20);
     const last = drain(bound, 0, 5, 30);
-    drain(bound, last + 1, 1, 60);
-    expect(bound.expectedWaitMs(0)).toBeLessThan(1.2);
+    const now = drain(bound, last + 1, 1, 60);
+    expect(bound.expectedWaitMs(0, now)).toBeLessThan(1.2);
   });
 
   it('refuses a call whose expected wait passes the bound, with a young queue', () => {
