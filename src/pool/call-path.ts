@@ -27,7 +27,7 @@ import { backoffDelay } from '../retry/backoff.js';
 import type { RetryBudget } from '../retry/budget.js';
 import { mayRetryStatement } from '../retry/policy.js';
 import { retryAfterFailure } from '../retry/retry-loop.js';
-import type { HedgedCall, HedgePlan, Hedging } from '../routing/hedge.js';
+import type { HedgePlan, Hedging } from '../routing/hedge.js';
 import type { CandidatePrimary } from '../routing/primary-candidates.js';
 import type { Router } from '../routing/router.js';
 import { describeError } from '../telemetry/describe-error.js';
@@ -271,7 +271,6 @@ export class CallPath {
     call: FailedCall<C>,
   ): Promise<T> {
     const { retry, budget, logger, lifetime } = this.deps;
-    noteHedgeTarget(call);
     if (!this.mayRetry(first, call)) return Promise.reject(first);
     this.retrying++;
     return retryAfterFailure({
@@ -281,7 +280,6 @@ export class CallPath {
       lifetime,
       attempt: (_, lastError) => this.attemptAgain(call, work, lastError),
       decide: (error, attemptNumber) => {
-        noteHedgeTarget(call);
         if (!this.mayRetry(error, call)) return false;
         if (!budget.tryWithdraw()) {
           logger.warn(
@@ -398,15 +396,6 @@ function failedCall<C extends Call>(call: C, endpoint: Endpoint): FailedCall<C> 
     rerouted: false,
     reprepare: 'none',
   };
-}
-
-/**
- * A hedged read that failed on both sides failed on two endpoints: the retry path counts the
- * hedge's among those tried, so that it moves to a third one rather than back to it.
- */
-function noteHedgeTarget(call: FailedCall<Call>): void {
-  const other = (call as Partial<HedgedCall>).hedgedTo;
-  if (other !== undefined) call.tried.add(other);
 }
 
 /** The statement's text, for telemetry (never its values). */

@@ -69,11 +69,16 @@ export interface HedgeStats {
  */
 export interface HedgedCall {
   /**
-   * Set when the hedge starts: the endpoint it went to. The race rejects only when every side it
-   * started failed, so a call that failed with this set failed there too, and the retry path
-   * counts it among the endpoints tried (a retry moves to a third endpoint, not back to it). Kept
-   * on the call rather than on the error, which may be shared (an endpoint declared down ends
-   * every call in flight with its one EndpointDownError).
+   * Set when the hedge starts: the endpoint it went to (for telemetry: a hedge's win is the
+   * call's answer from there). Kept on the call rather than on the error, which may be shared (an
+   * endpoint declared down ends every call in flight with its one EndpointDownError).
+   *
+   * A race in which both sides failed counts as one attempt on the first endpoint only: the
+   * retry path may send the read back to the hedge's endpoint, on another connection, just as it
+   * would have sent an unhedged read there next. Counting the hedge's endpoint as tried as well
+   * sent such retries to the primary instead, where a lost connection ends a read that may have
+   * written, so hedging made reads fail that an unhedged pool served (the drill's
+   * backends-terminated: every node's backends ended at once).
    */
   hedgedTo?: Endpoint | undefined;
   /** The call's telemetry, when something observes calls. */
