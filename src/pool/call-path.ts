@@ -67,8 +67,6 @@ export interface StatementCall extends Call {
    * write, `query()`, a read passing `idempotent: false`).
    */
   hedge: HedgePlan | undefined;
-  /** Set by the race when a hedge was sent: where it went (see HedgedCall). */
-  hedgedTo?: Endpoint | undefined;
 }
 
 /** What to do on a chosen endpoint: run the statement, or check a client out. */

@@ -57,7 +57,6 @@ type SideState = typeof NOT_STARTED | typeof RUNNING | typeof ANSWERED | typeof 
  * - The caller's `signal`, while the race runs, aborts both sides with its reason, so that each
  *   fails as an unhedged attempt would (TimeoutError for a deadline, AbortedError otherwise);
  *   the race then rejects with `first`'s error. No hedge starts once it has fired.
- *
  */
 export function hedge<T>(
   first: HedgeAttempt<T>,

@@ -66,21 +66,15 @@ export interface HedgeStats {
  * call's attempts are sequential, and a change of endpoint between them is a failover): the
  * span gets a `resilient_pool.hedge` event, and the call is attributed to the hedge's endpoint
  * only if its answer was taken. stats().hedges counts the hedges.
+ *
+ * Nor does the retry path count a hedge: a race in which both sides failed is one attempt, on
+ * the first endpoint, so the retry may send the read to the hedge's endpoint on another
+ * connection, as it would an unhedged read's. Counting the hedge's endpoint as tried too sent
+ * such retries to the primary, where a lost connection ends a read that may have written:
+ * hedging then failed reads that an unhedged pool served (the drill's backends-terminated,
+ * every node's backends ended at once).
  */
 export interface HedgedCall {
-  /**
-   * Set when the hedge starts: the endpoint it went to (for telemetry: a hedge's win is the
-   * call's answer from there). Kept on the call rather than on the error, which may be shared (an
-   * endpoint declared down ends every call in flight with its one EndpointDownError).
-   *
-   * A race in which both sides failed counts as one attempt on the first endpoint only: the
-   * retry path may send the read back to the hedge's endpoint, on another connection, just as it
-   * would have sent an unhedged read there next. Counting the hedge's endpoint as tried as well
-   * sent such retries to the primary instead, where a lost connection ends a read that may have
-   * written, so hedging made reads fail that an unhedged pool served (the drill's
-   * backends-terminated: every node's backends ended at once).
-   */
-  hedgedTo?: Endpoint | undefined;
   /** The call's telemetry, when something observes calls. */
   observed?: Pick<ObservedCall, 'hedge' | 'hedgeWon'> | undefined;
 }
@@ -228,6 +222,9 @@ export class Hedging {
 
 /** One hedged read attempt: starts both sides when asked, and counts what the race reports. */
 class HedgedRead implements HedgeEvents {
+  /** Where the hedge went, once sent. */
+  private hedgeTarget: Endpoint | undefined;
+
   constructor(
     private readonly hedging: Hedging,
     private readonly first: Endpoint,
@@ -243,18 +240,14 @@ class HedgedRead implements HedgeEvents {
   readonly startHedge = (signal: AbortSignalLike): Promise<QueryResultLike> | undefined => {
     const hedge = this.hedging.takeHedge(this.first, this.plan);
     if (hedge === undefined) return undefined;
-    const call = this.call;
-    if (call !== undefined) {
-      call.hedgedTo = hedge.target;
-      call.observed?.hedge(hedge.target);
-    }
+    this.hedgeTarget = hedge.target;
+    this.call?.observed?.hedge(hedge.target);
     return hedge.target.execute(hedge.admitted, this.statement, signal);
   };
 
   secondWon(): void {
     this.hedging.counters.won++;
-    const target = this.call?.hedgedTo;
-    if (target !== undefined) this.call?.observed?.hedgeWon(target);
+    if (this.hedgeTarget !== undefined) this.call?.observed?.hedgeWon(this.hedgeTarget);
   }
 
   loserCancelled(): void {
