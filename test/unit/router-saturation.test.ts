@@ -208,12 +208,9 @@ describe('pool: shedding by queue delay (queue.maxQueueDelayMs)', () => {
       );
     return pool;
   };
-
-  it('refuses at once while the queue stands past the bound, moves reads to a replica with room, and recovers', async () => {
-    vi.useFakeTimers();
-    const r1 = slowReplica('r1', 30);
-    const r2 = slowReplica('r2', 30);
-    const db = make({
+  /** A pool over two such replicas, round-robin, shedding past 20 ms of expected wait. */
+  const shedding = (r1: FakePool, r2: FakePool) =>
+    make({
       primary: new FakePool('p'),
       replicas: [r1, r2],
       queue: { maxWaiting: 100, acquireTimeout: 60_000, maxQueueDelayMs: 20 },
@@ -221,6 +218,12 @@ describe('pool: shedding by queue delay (queue.maxQueueDelayMs)', () => {
       routing: { balancer: 'round-robin' },
       health: { enabled: false },
     });
+
+  it('refuses at once while the queue stands past the bound, moves reads to a replica with room, and recovers', async () => {
+    vi.useFakeTimers();
+    const r1 = slowReplica('r1', 30);
+    const r2 = slowReplica('r2', 30);
+    const db = shedding(r1, r2);
     // Each replica: one read running, two waiting, all since t=0.
     const first = Array.from({ length: 6 }, () => db.read('SELECT 1'));
     await vi.advanceTimersByTimeAsync(30);
@@ -246,14 +249,7 @@ describe('pool: shedding by queue delay (queue.maxQueueDelayMs)', () => {
     vi.useFakeTimers();
     const slow = slowReplica('r1', 30);
     const fast = slowReplica('r2', 1);
-    const db = make({
-      primary: new FakePool('p'),
-      replicas: [slow, fast],
-      queue: { maxWaiting: 100, acquireTimeout: 60_000, maxQueueDelayMs: 20 },
-      retry: { retries: 0 },
-      routing: { balancer: 'round-robin' },
-      health: { enabled: false },
-    });
+    const db = shedding(slow, fast);
     // Round-robin: three reads on each; the fast replica is done with its three by t=3.
     const burst = Array.from({ length: 6 }, (_, i) => db.read(`SELECT ${i}`));
     await vi.advanceTimersByTimeAsync(30);
