@@ -5,6 +5,8 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { LightAbortSignal } from '../../src/endpoint/abort-signal-like.js';
+import { Gate } from '../../src/endpoint/gate.js';
+import { AbortedError } from '../../src/errors.js';
 
 describe('LightAbortSignal', () => {
   const uncaught: unknown[] = [];
@@ -83,5 +85,35 @@ describe('LightAbortSignal', () => {
     await new Promise((resolve) => setImmediate(resolve));
     expect(uncaught).toHaveLength(1);
     expect((uncaught[0] as Error).message).toBe('listener bug');
+  });
+
+  it('ends a wait in the gate as an AbortSignal does: AbortedError with its reason, place freed, no listener left', async () => {
+    const gate = new Gate({ name: 'ep', maxConcurrent: 1, maxWaiting: 1, acquireTimeout: 60_000 });
+    expect(gate.tryAcquire()).toBe(true);
+    const signal = new LightAbortSignal();
+    const waiting = gate.acquire(signal);
+    expect(gate.waiting).toBe(1);
+    expect(signal.listenerCount).toBe(1);
+    const reason = new Error('lost the race');
+    signal.abort(reason);
+    await expect(waiting).rejects.toBeInstanceOf(AbortedError);
+    await expect(waiting).rejects.toMatchObject({ cause: reason });
+    expect(gate.waiting).toBe(0);
+    expect(signal.listenerCount).toBe(0);
+    // Already aborted: refused at once, without a place in the queue.
+    await expect(gate.acquire(signal)).rejects.toBeInstanceOf(AbortedError);
+    expect(gate.waiting).toBe(0);
+    gate.release();
+  });
+
+  it('a wait that got its permit leaves no listener behind', async () => {
+    const gate = new Gate({ name: 'ep', maxConcurrent: 1, maxWaiting: 1, acquireTimeout: 60_000 });
+    gate.tryAcquire();
+    const signal = new LightAbortSignal();
+    const waiting = gate.acquire(signal);
+    gate.release();
+    await waiting;
+    expect(signal.listenerCount).toBe(0);
+    gate.release();
   });
 });

@@ -1138,6 +1138,33 @@ describe('hedged reads through the pool (FakePool)', () => {
     expect(slow.pool.totalCount).toBe(0);
   });
 
+  it('a first side stuck connecting: the hedge wins, the loser stops waiting for its connection, nothing is held', async () => {
+    const { db, primary, r1, r2 } = pools({ delay: 50, cancelAfterMs: 100 });
+    // Whichever replica the read goes to first accepts no connection (a server that never
+    // answers the startup); the other answers at once.
+    r1.pool.connectHangs = true;
+    r2.instant = true;
+    const uncaught: unknown[] = [];
+    const record = (err: unknown) => uncaught.push(err);
+    process.on('unhandledRejection', record);
+    try {
+      const reads = [track(db.read('SELECT 1')), track(db.read('SELECT 2'))];
+      await vi.advanceTimersByTimeAsync(50);
+      for (const r of reads) expect(r.outcome.state).toBe('resolved');
+      // The loser's grace ends: its wait for a connection is ended, and its permit given back.
+      await vi.advanceTimersByTimeAsync(100);
+      expect(db.stats().hedges).toMatchObject({ sent: 1, won: 1, cancelled: 1 });
+      for (const e of db.stats().endpoints) {
+        expect(e.inFlight, e.name).toBe(0);
+        expect(e.queued, e.name).toBe(0);
+      }
+      expect(primary.pool.statements).toEqual([]);
+      expect(uncaught).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', record);
+    }
+  });
+
   it('writes, query(), transactions, connect() clients and reads passing idempotent: false are never hedged', async () => {
     const { db, primary, r1, r2 } = pools({ delay: 10 });
     const calls = [
