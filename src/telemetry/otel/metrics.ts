@@ -5,8 +5,8 @@
  *   (through ConnectionTimings, fed by the endpoints). These are synchronous histograms.
  * - Everything else is asynchronous and read from one stats() snapshot per collection, in one
  *   batch callback: connections by state, the maximum, pending requests, breaker state and
- *   transitions, retries, rejections, ejections, failovers, lag, the cache's reads and hedges. Those are
- *   the very counters stats() reports, so nothing runs per query for them.
+ *   transitions, retries, rejections, ejections, failovers, lag, the cache's reads and hedges.
+ *   Those are the very counters stats() reports, so nothing runs per query for them.
  *
  * Names, units (seconds for durations) and attributes follow the semantic conventions for
  * database client metrics; `db.client.connection.pool.name` is the endpoint's name. The pool's
@@ -97,6 +97,8 @@ export class PoolMetrics implements ConnectionTimings {
         advice: { explicitBucketBoundaries: buckets },
       });
     const counts = { valueType: INT } as const;
+    const observedCounter = (name: string, unit: string, description: string) =>
+      meter.createObservableCounter(name, { description, unit, ...counts });
     this.operationDuration = histogram(
       'db.client.operation.duration',
       'Duration of database client operations: a whole call, retries included.',
@@ -149,50 +151,47 @@ export class PoolMetrics implements ConnectionTimings {
       unit: '1',
       ...counts,
     });
-    this.breakerTransitions = meter.createObservableCounter('resilient_pool.breaker.transitions', {
-      description: 'Circuit state changes, by the state entered.',
-      unit: '{transition}',
-      ...counts,
-    });
+    this.breakerTransitions = observedCounter(
+      'resilient_pool.breaker.transitions',
+      '{transition}',
+      'Circuit state changes, by the state entered.',
+    );
     this.endpointDown = meter.createObservableGauge('resilient_pool.endpoint.down', {
       description:
         '1 while the endpoint is declared down (its health probe got no answer), else 0.',
       unit: '1',
       ...counts,
     });
-    this.retries = meter.createObservableCounter('resilient_pool.retries', {
-      description: 'Calls tried again after a failure on the endpoint, by the failure class.',
-      unit: '{retry}',
-      ...counts,
-    });
-    this.retryBudgetExhausted = meter.createObservableCounter(
-      'resilient_pool.retry_budget.exhausted',
-      {
-        description: 'Retries refused because the retry budget was spent.',
-        unit: '{retry}',
-        ...counts,
-      },
+    this.retries = observedCounter(
+      'resilient_pool.retries',
+      '{retry}',
+      'Calls tried again after a failure on the endpoint, by the failure class.',
     );
-    this.rejections = meter.createObservableCounter('resilient_pool.rejections', {
-      description: 'Calls refused before reaching the database, by reason.',
-      unit: '{call}',
-      ...counts,
-    });
-    this.ejections = meter.createObservableCounter('resilient_pool.ejections', {
-      description: 'Times the replica was taken out of read routing.',
-      unit: '{ejection}',
-      ...counts,
-    });
-    this.readmissions = meter.createObservableCounter('resilient_pool.readmissions', {
-      description: 'Times an ejected replica passed a probe and served reads again.',
-      unit: '{readmission}',
-      ...counts,
-    });
-    this.failovers = meter.createObservableCounter('resilient_pool.failovers', {
-      description: 'Times writes moved to another primary candidate.',
-      unit: '{failover}',
-      ...counts,
-    });
+    this.retryBudgetExhausted = observedCounter(
+      'resilient_pool.retry_budget.exhausted',
+      '{retry}',
+      'Retries refused because the retry budget was spent.',
+    );
+    this.rejections = observedCounter(
+      'resilient_pool.rejections',
+      '{call}',
+      'Calls refused before reaching the database, by reason.',
+    );
+    this.ejections = observedCounter(
+      'resilient_pool.ejections',
+      '{ejection}',
+      'Times the replica was taken out of read routing.',
+    );
+    this.readmissions = observedCounter(
+      'resilient_pool.readmissions',
+      '{readmission}',
+      'Times an ejected replica passed a probe and served reads again.',
+    );
+    this.failovers = observedCounter(
+      'resilient_pool.failovers',
+      '{failover}',
+      'Times writes moved to another primary candidate.',
+    );
     this.lagBytes = meter.createObservableGauge('resilient_pool.replica.lag_bytes', {
       description: "The replica's replay lag behind the primary, in bytes of WAL.",
       unit: 'By',
@@ -203,34 +202,31 @@ export class PoolMetrics implements ConnectionTimings {
       unit: 's',
       valueType: DOUBLE,
     });
-    this.cacheReads = meter.createObservableCounter('resilient_pool.cache.reads', {
-      description: 'Reads of the read-through cache, by result (hit, miss, stale, bypass).',
-      unit: '{read}',
-      ...counts,
-    });
-    this.hedges = meter.createObservableCounter('resilient_pool.hedges', {
-      description:
-        'Hedges sent: reads that had not answered after the hedge delay and went to a second endpoint too.',
-      unit: '{hedge}',
-      ...counts,
-    });
-    this.hedgeWins = meter.createObservableCounter('resilient_pool.hedge.wins', {
-      description: "Hedges whose answer was taken (the first endpoint's statement lost).",
-      unit: '{hedge}',
-      ...counts,
-    });
-    this.hedgeCancellations = meter.createObservableCounter('resilient_pool.hedge.cancellations', {
-      description:
-        'Losing statements of hedged reads still running after their grace, cancelled on their server.',
-      unit: '{statement}',
-      ...counts,
-    });
-    this.hedgeSkips = meter.createObservableCounter('resilient_pool.hedge.skips', {
-      description:
-        'Reads past the hedge delay that were not hedged, by reason (budget spent, no other endpoint).',
-      unit: '{read}',
-      ...counts,
-    });
+    this.cacheReads = observedCounter(
+      'resilient_pool.cache.reads',
+      '{read}',
+      'Reads of the read-through cache, by result (hit, miss, stale, bypass).',
+    );
+    this.hedges = observedCounter(
+      'resilient_pool.hedges',
+      '{hedge}',
+      'Hedges sent: reads that had not answered after the hedge delay and went to a second endpoint too.',
+    );
+    this.hedgeWins = observedCounter(
+      'resilient_pool.hedge.wins',
+      '{hedge}',
+      "Hedges whose answer was taken (the first endpoint's statement lost).",
+    );
+    this.hedgeCancellations = observedCounter(
+      'resilient_pool.hedge.cancellations',
+      '{statement}',
+      'Losing statements of hedged reads still running after their grace, cancelled on their server.',
+    );
+    this.hedgeSkips = observedCounter(
+      'resilient_pool.hedge.skips',
+      '{read}',
+      'Reads past the hedge delay that were not hedged, by reason (budget spent, no other endpoint).',
+    );
     this.observables = [
       this.connectionCount,
       this.connectionMax,
