@@ -161,7 +161,10 @@ export class Endpoint implements BalancerTarget, ObservedEndpoint {
    * server. Undefined when off, and then no statement is timed for it.
    */
   readonly limiter: AdaptiveLimit | undefined;
-  /** Whether statements are timed from sending to answer (the adaptive limit is on). */
+  /**
+   * Whether statements are timed from sending to answer: for the adaptive limit, and for the
+   * queue-delay bound (its measure of how long statements run here).
+   */
   readonly measuresRtt: boolean;
   private closed = false;
   /** Set while the endpoint is declared down: why, for the refusal every new call gets. */
@@ -219,7 +222,7 @@ export class Endpoint implements BalancerTarget, ObservedEndpoint {
       adaptive === false
         ? undefined
         : new AdaptiveLimit(adaptiveLimitFor(adaptive, config.maxConcurrent), this.gate);
-    this.measuresRtt = this.limiter !== undefined;
+    this.measuresRtt = this.limiter !== undefined || options.queue.maxQueueDelayMs > 0;
   }
 
   /** In flight plus queued: the least-busy balancer's measure. */
@@ -461,10 +464,12 @@ export class Endpoint implements BalancerTarget, ObservedEndpoint {
   /**
    * The server answered a statement `rttMs` after it was sent (`nowMs`: performance.now() at the
    * answer); `didDrop`: it timed out or the server was out of resources. The permits held now
-   * (this statement's included) are the calls in flight.
+   * (this statement's included) are the calls in flight. An answered statement also tells the
+   * gate's delay bound how long statements run here.
    */
   rttSample(rttMs: number, didDrop: boolean, nowMs: number): void {
     this.limiter?.sample(rttMs, this.gate.inUse, didDrop, nowMs);
+    if (!didDrop) this.gate.served(rttMs, nowMs);
   }
 
   /**

@@ -133,7 +133,7 @@ export class Gate {
     const now = performance.now();
     const delay = {
       waitedMs: this.queueDelay(now),
-      expectedMs: bound.expectedWaitMs(this.live, now),
+      expectedMs: bound.expectedWaitMs(this.live, now, this.queueDelay(now)),
       maxQueueDelayMs: bound.boundMs,
     };
     return withoutStack(() => new QueueFullError(this.name, this.maxWaiting, delay));
@@ -145,6 +145,14 @@ export class Gate {
       if (!waiter.done) return waiter;
     }
     return undefined;
+  }
+
+  /**
+   * A statement answered `ms` after it was sent (at `now`): the delay bound's measure of how long
+   * statements here run. Without `maxQueueDelayMs`, nothing.
+   */
+  served(ms: number, now: number): void {
+    this.delayBound?.served(ms, now);
   }
 
   /** Takes a permit at once if one is free and nobody is ahead in the queue. */

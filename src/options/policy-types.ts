@@ -110,8 +110,9 @@ export interface QueueOptions {
   acquireTimeout?: number;
   /**
    * Sheds load by the queue's age rather than its length: while the oldest call waiting at an
-   * endpoint has waited longer than this (in ms) and the endpoint is still completing calls, a
-   * new call is refused at once with QueueFullError (the router tries another replica first). A
+   * endpoint has waited longer than this (in ms), or a new call would wait longer by how fast the
+   * queue drains, and the endpoint is still completing calls, the new call is refused at once with
+   * QueueFullError (the router tries another replica first). A
    * burst that drains in time still waits; a queue that stands because calls arrive faster than
    * the endpoint serves them is cut to about this much waiting, so admitted calls keep their
    * latency and the excess is refused in microseconds. An endpoint that completes nothing (a

@@ -422,6 +422,25 @@ describe('Gate', () => {
       expect(performance.now() - before).toBe(50);
     });
 
+    it('a statement time answered recently (served) makes a queue behind it overload, not a hang', async () => {
+      const g = delayGate(20);
+      g.tryAcquire();
+      g.served(30, performance.now()); // statements here take 30 ms
+      g.release();
+      g.tryAcquire(); // the next one starts
+      const a = g.acquire();
+      vi.advanceTimersByTime(25);
+      // Nothing back for 25 ms: no longer than twice the statement time, so the queue stands.
+      expect(g.isFull).toBe(true);
+      await expect(g.acquire()).rejects.toBeInstanceOf(QueueFullError);
+      vi.advanceTimersByTime(40);
+      // 65 ms: past twice 30 ms (halved a little since): a hang, left to the acquire timeout.
+      expect(g.isFull).toBe(false);
+      g.release();
+      await a;
+      g.release();
+    });
+
     it('queues a burst that arrives at once, however many, up to maxWaiting', async () => {
       const g = delayGate(20, 5);
       g.tryAcquire();
@@ -451,7 +470,7 @@ describe('Gate', () => {
       const c = g.acquire();
       await expect(c).rejects.toBeInstanceOf(QueueFullError);
       await expect(c).rejects.toThrow(
-        'Wait queue of endpoint "ep" is full: its oldest call has waited 21 ms (queue.maxQueueDelayMs 20)',
+        'Wait queue of endpoint "ep" is full: its oldest call has waited 21 ms and a new one would wait about 22 ms (queue.maxQueueDelayMs 20)',
       );
       expect(g.canAdmit).toBe(false);
       expect(g.waiting).toBe(1); // the refused call took no place

@@ -16,13 +16,47 @@ function drain(bound: QueueDelayBound, from: number, gapMs: number, count: numbe
 }
 
 describe('QueueDelayBound', () => {
-  it('expects no wait until the drain has been measured, and refuses only a queue that stands', () => {
+  it('before any drain is measured, counts one current gap per call: how long the queue has stood with no permit back', () => {
     const bound = new QueueDelayBound(20);
     expect(bound.expectedWaitMs(10, 0)).toBe(0);
     bound.released(100, 5); // one release: no gap yet
     expect(bound.expectedWaitMs(10, 100)).toBe(0);
-    expect(bound.refuses(105, 10, 15, 4)).toBe(false);
-    expect(bound.refuses(105, 10, 21, 4)).toBe(true);
+    // 5 ms since that permit came back (the oldest waiter has waited longer): 5 ms per call.
+    expect(bound.expectedWaitMs(2, 105, 15)).toBe(15);
+    expect(bound.refuses(105, 3, 15, 4)).toBe(false); // 4 x 5 = 20, not past the bound
+    expect(bound.refuses(105, 4, 15, 4)).toBe(true);
+    expect(bound.refuses(105, 1, 21, 4)).toBe(true); // the queue stands
+    // A queue just formed (its oldest waiter 0.5 ms old) is not held to the last permit's age.
+    expect(bound.expectedWaitMs(4, 119, 0.5)).toBe(2.5);
+  });
+
+  it('a queue that stood longer than the mean gap since the last permit came back is held to that gap', () => {
+    const bound = new QueueDelayBound(10);
+    const last = drain(bound, 0, 3, 30); // one permit back every 3 ms
+    expect(bound.expectedWaitMs(1, last + 1, 1)).toBeCloseTo(6);
+    expect(bound.refuses(last + 1, 1, 1, 4)).toBe(false);
+    // 8 ms without a permit back, the oldest waiting all along: two calls ahead, 24 ms.
+    expect(bound.expectedWaitMs(1, last + 8, 8)).toBe(16);
+    expect(bound.refuses(last + 8, 1, 8, 4)).toBe(true);
+  });
+
+  it('a statement time answered recently keeps the endpoint completing for twice that, halved every second', () => {
+    const bound = new QueueDelayBound(10);
+    bound.released(0, 0);
+    bound.served(20, 0);
+    // Every permit taken by statements of 20 ms at 0: nothing back for 30 ms is no hang yet.
+    expect(bound.refuses(30, 3, 9, 4)).toBe(true); // 4 x 9 ms past the bound
+    expect(bound.refuses(30, 1, 3, 4)).toBe(false); // 2 x 3 ms
+    // Past twice the statement time (halved a little since): a hang, left to the timeouts.
+    expect(bound.refuses(41, 3, 9, 4)).toBe(false);
+    // Two seconds later the same statement time counts a quarter: 10 ms, the bound's own.
+    bound.released(2_000, 0);
+    expect(bound.refuses(2_009, 3, 9, 4)).toBe(true);
+    expect(bound.refuses(2_011, 3, 9, 4)).toBe(false);
+    // A longer statement replaces it; a shorter one does not lower it.
+    bound.served(100, 2_011);
+    bound.served(1, 2_012);
+    expect(bound.refuses(2_150, 3, 9, 4)).toBe(true);
   });
 
   it('measures the gap between permits that both came back to waiters', () => {
