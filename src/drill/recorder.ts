@@ -49,11 +49,12 @@ export interface RecorderWiring {
   /** The node writes go to at the start. */
   initialPrimaryNode: string;
   /**
-   * Subscribes to new connections of each primary candidate's own pool. The primary endpoint
-   * forwards pg-pool's events of every candidate under its one name, discovery's probes of the
-   * other candidates included; counted per candidate, each is held to its own pool's max.
+   * Subscribes to connection attempts of the wrapped pools, as they start: a replica's by its
+   * endpoint name, each primary candidate's own pool as 'primary@<node>'. The primary endpoint
+   * forwards to the candidates, discovery's probes of the other candidates included; counted per
+   * candidate, each is held to its own pool's max.
    */
-  onCandidateConnect(listener: (node: string) => void): void;
+  onConnectAttempt(listener: (pool: string) => void): void;
 }
 
 /** The fields of EndpointStats the drill reads that older versions of the library lack. */
@@ -74,7 +75,7 @@ export class Recorder {
   /** The pool's `routing` events (routing state changes: outliers, panic, slow start). */
   readonly routingChanges: RoutingChangeRecord[] = [];
   /**
-   * New connections of the wrapped pools (pg-pool 'connect'), by endpoint; the primary's by
+   * Connection attempts of the wrapped pools, when each started, by endpoint; the primary's by
    * candidate, as 'primary@<node>'.
    */
   readonly connects: Array<{ t: number; endpoint: string }> = [];
@@ -118,11 +119,8 @@ export class Recorder {
     db.on('routing', (e) => {
       this.routingChanges.push({ t: Math.round(this.now()), ...e });
     });
-    db.on('connect', (_client: unknown, endpoint: string) => {
-      if (endpoint !== 'primary') this.connects.push({ t: this.now(), endpoint });
-    });
-    wiring.onCandidateConnect((node) => {
-      this.connects.push({ t: this.now(), endpoint: `primary@${node}` });
+    wiring.onConnectAttempt((endpoint) => {
+      this.connects.push({ t: this.now(), endpoint });
     });
     db.on('failover', (e) => {
       this.primaryNode = wiring.nodeOfCandidate(e.to);

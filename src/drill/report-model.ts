@@ -191,9 +191,9 @@ export interface FaultSummary {
   /** The node writes went to once the fault was over. */
   primaryNodeAfter?: string | null;
   /**
-   * New connections per pool endpoint in the first second after the heal, or after the action
-   * of a one-off fault (a reset, a termination): pg-pool 'connect' events. With the pools' `max`
-   * to compare them with.
+   * Connection attempts started per wrapped pool in the first second after the heal, or after
+   * the action of a one-off fault (a reset, a termination), failed ones included. With the pools'
+   * `max` to compare them with.
    */
   connectsAfterRecovery?: Record<string, number>;
   poolMax?: number;

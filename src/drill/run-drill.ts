@@ -247,7 +247,7 @@ export async function runDrill(options: DrillOptions = {}): Promise<DrillReport>
       poolMax: () => targets.poolMax,
       nodeOfCandidate,
       initialPrimaryNode: targets.primary.name,
-      onCandidateConnect: targets.onCandidateConnect,
+      onConnectAttempt: targets.onConnectAttempt,
     });
     const workload = new Workload(db, {
       readers,

@@ -47,6 +47,7 @@ export interface Recording {
   /** The pool's `routing` events (absent in synthetic recordings of older tests). */
   readonly routingChanges?: readonly RoutingChangeRecord[];
   readonly retryTimes: readonly number[];
+  /** Connection attempts, when each started, by wrapped pool. */
   readonly connects: ReadonlyArray<{ t: number; endpoint: string }>;
   /** When the recording ended, ms since start. */
   readonly endedAt: number;
@@ -406,7 +407,7 @@ export function faultDetails(rows: readonly FaultSummary[]): string {
       }
       const connects = Object.entries(r.connectsAfterRecovery ?? {});
       parts.push(
-        `connects in 1 s after recovery began: ${connects.length === 0 ? 'none' : connects.map(([e, n]) => `${e} ${n}`).join(', ')}`,
+        `connection attempts in 1 s after recovery began: ${connects.length === 0 ? 'none' : connects.map(([e, n]) => `${e} ${n}`).join(', ')}`,
       );
       const missed = (r.targets ?? []).filter((t) => !t.ok);
       if (missed.length > 0) {

@@ -48,8 +48,12 @@ export interface DrillTargets {
   readonly pools: ReadonlyMap<string, pg.Pool>;
   /** Callers waiting inside the pg pools an endpoint wraps. */
   poolWaiting(endpoint: string): number;
-  /** Calls `listener` with the node's name whenever a primary candidate's pool connects. */
-  onCandidateConnect(listener: (node: string) => void): void;
+  /**
+   * Calls `listener` whenever one of the wrapped pools starts a connection attempt (when pg-pool
+   * starts its client's connect, not when the connect completes), with the pool's label: the
+   * endpoint's name for a replica's pool, `primary@<node>` for a primary candidate's.
+   */
+  onConnectAttempt(listener: (pool: string) => void): void;
   close(): Promise<void>;
 }
 
@@ -142,6 +146,25 @@ export function mergePoolOptions<T extends object>(
   return merged as T;
 }
 
+/**
+ * A pg Client class that reports each connection attempt as it starts. Counting pg-pool's
+ * 'connect' events instead would count completions: a connect started while a server hung and
+ * completed once it was back would read as an attempt of the recovery.
+ */
+function attemptReportingClient(onAttempt: () => void): typeof pg.Client {
+  return class AttemptReportingClient extends pg.Client {
+    constructor(config?: string | pg.ClientConfig) {
+      super(config);
+      // On the instance: pg's connect() is overloaded (callback or promise), and both count.
+      const connect = this.connect.bind(this) as (...args: unknown[]) => unknown;
+      (this as { connect: unknown }).connect = (...args: unknown[]) => {
+        onAttempt();
+        return connect(...args);
+      };
+    }
+  };
+}
+
 /** Bounds every wait of the pool under test, so a fault shows up as errors, not as a hang. */
 const POOL_SETTINGS: pg.PoolConfig = {
   connectionTimeoutMillis: 1_500,
@@ -180,6 +203,10 @@ export async function openTargets(options: TargetOptions): Promise<DrillTargets>
   const proxies: ChaosProxy[] = [];
   const pools = new Map<string, pg.Pool>();
   const candidatePools = new Map<string, pg.Pool>();
+  const attemptListeners: Array<(pool: string) => void> = [];
+  const reportAttempt = (label: string) => () => {
+    for (const listener of attemptListeners) listener(label);
+  };
   const poolMax = Math.max(4, Math.ceil(options.concurrency / 2));
   try {
     let urls: { primary: string; replicas: readonly string[] };
@@ -210,10 +237,19 @@ export async function openTargets(options: TargetOptions): Promise<DrillTargets>
         port: proxy.port,
         max: poolMax,
       };
-      pools.set(name, new pg.Pool(settings));
+      pools.set(
+        name,
+        new pg.Pool({ ...settings, Client: attemptReportingClient(reportAttempt(name)) }),
+      );
       // Every node is also a candidate for the primary role (a pool of its own), so a
       // promotion is found by the pool itself, as an application would configure it.
-      candidatePools.set(name, new pg.Pool(settings));
+      candidatePools.set(
+        name,
+        new pg.Pool({
+          ...settings,
+          Client: attemptReportingClient(reportAttempt(`primary@${name}`)),
+        }),
+      );
       return { name, proxy, server } satisfies DrillNode;
     };
     const primary = await makeNode('primary', urls.primary, cluster?.primary);
@@ -294,8 +330,8 @@ export async function openTargets(options: TargetOptions): Promise<DrillTargets>
         connectionTimeoutMillis: 3_000,
         query_timeout: 5_000,
       }),
-      onCandidateConnect: (listener) => {
-        for (const [node, pool] of candidatePools) pool.on('connect', () => listener(node));
+      onConnectAttempt: (listener) => {
+        attemptListeners.push(listener);
       },
       poolWaiting: (endpoint) => {
         // The primary endpoint forwards to one candidate at a time: its waiters are theirs.

@@ -132,7 +132,7 @@ describe('renderHtmlReport (markup)', () => {
     expect(failover).toContain('3 writes in flight at the fault');
     expect(failover).toContain('Writes flowing 420 ms after the promotion; writes go to replica-1');
     expect(failover).toContain(
-      'New connections in the first second of recovery: primary 4 (pool max 16)',
+      'Connection attempts in the first second of recovery: primary 4 (pool max 16)',
     );
     expect(failover).toMatch(
       /<span class="target bad">missed<\/span> errors surfaced &lt;= writes in flight/,

@@ -196,7 +196,7 @@ function faultFacts(row: FaultSummary, w: FaultWindow | undefined): string[] {
   const connects = Object.entries(row.connectsAfterRecovery ?? {});
   if (row.connectsAfterRecovery !== undefined) {
     items.push(
-      `<li>${esc(`New connections in the first second of recovery: ${connects.length === 0 ? 'none' : connects.map(([e, n]) => `${e} ${int(n)}`).join(', ')}${row.poolMax === undefined ? '' : ` (pool max ${int(row.poolMax)})`}`)}</li>`,
+      `<li>${esc(`Connection attempts in the first second of recovery: ${connects.length === 0 ? 'none' : connects.map(([e, n]) => `${e} ${int(n)}`).join(', ')}${row.poolMax === undefined ? '' : ` (pool max ${int(row.poolMax)})`}`)}</li>`,
     );
   }
   for (const t of row.targets ?? []) {
