@@ -42,8 +42,10 @@ const IGNORE_LOSS: Lease = { connectionLost: () => {} };
 
 /**
  * Asks one candidate whether it is writable, within `timeoutMs`. A client that does not answer in
- * time is destroyed (its socket too, since a frozen server never closes it), and one that arrives
- * after the time is up goes straight back destroyed: discovery never leaks clients or waiters.
+ * time is destroyed (its socket too, since a frozen server never closes it). One whose connect
+ * completes after the time is up goes straight back to its pool, healthy: the server answered its
+ * handshake, so it is a good connection (after a hang, one the pool need not open again when
+ * recovery asks for connections), and discovery never leaks clients or waiters.
  */
 async function isWritable(pool: PgPoolLike, timeoutMs: number): Promise<string | true> {
   if (ASKING.has(pool)) return 'the previous check has not answered yet';
@@ -67,7 +69,7 @@ async function isWritable(pool: PgPoolLike, timeoutMs: number): Promise<string |
   const ask = (async (): Promise<string | true> => {
     const client = await pool.connect();
     if (timedOut) {
-      client.release(noAnswer);
+      client.release();
       throw noAnswer;
     }
     adopt(client, IGNORE_LOSS);

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { ResilientPoolEvents } from '../../src/index.js';
+import type { PgClientLike } from '../../src/pg-like.js';
+import {
+  CandidatePrimary,
+  NoWritableCandidateError,
+} from '../../src/routing/primary-candidates.js';
 import { FakePool, socketError } from '../support/fake-pool.js';
 import { usePools } from '../support/make-pool.js';
 
@@ -83,6 +88,53 @@ describe('primary candidates', () => {
     await expect(db.write('INSERT INTO t VALUES (1)')).rejects.toMatchObject({ code: '25006' });
     const { rows } = await db.write('INSERT INTO t VALUES (2)');
     expect(rows).toEqual([{ on: 'b' }]);
+  });
+
+  it('a connect that completes after the probe gave up goes back to its pool healthy, not destroyed', async () => {
+    /** A node whose connects complete only when `open()` is called (a server that was frozen). */
+    class LateNode extends FakePool {
+      private opened: () => void = () => {};
+      private readonly gate = new Promise<void>((resolve) => {
+        this.opened = resolve;
+      });
+      open(): void {
+        this.opened();
+      }
+      override connect(): Promise<PgClientLike>;
+      override connect(
+        callback: (
+          err: Error | undefined,
+          client: PgClientLike | undefined,
+          done: () => void,
+        ) => void,
+      ): void;
+      override connect(
+        callback?: (
+          err: Error | undefined,
+          client: PgClientLike | undefined,
+          done: () => void,
+        ) => void,
+      ): Promise<PgClientLike> | undefined {
+        const late = this.gate.then(() => super.connect());
+        if (!callback) return late;
+        late.then(
+          (client) => callback(undefined, client, () => client.release()),
+          (err: Error) => callback(err, undefined, () => {}),
+        );
+        return undefined;
+      }
+    }
+    const pool = new LateNode('late');
+    pool.handler = node('late', { primary: true }).handler;
+    const candidates = new CandidatePrimary([{ name: 'late', pool }], 20, () => {});
+    await expect(candidates.discover()).rejects.toBeInstanceOf(NoWritableCandidateError);
+    pool.open();
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(pool.totalCount).toBe(1);
+    expect(pool.idleCount).toBe(1);
+    // It is handed out again and answers: the next discovery finds the candidate writable.
+    await expect(candidates.discover()).resolves.toMatchObject({ name: 'late' });
+    expect(pool.totalCount).toBe(1);
   });
 
   it('validates the candidate list', async () => {
