@@ -20,7 +20,14 @@ const nextMacrotask = (): Promise<void> => new Promise((resolve) => setImmediate
 
 /** One overload call: a read that costs the server a fixed 20 ms. */
 export const OVERLOAD_STATEMENT = 'SELECT pg_sleep(0.02)';
-const TICK_MS = 10;
+/**
+ * Arrivals are released every millisecond (the timers' grain), so that they come about one at a
+ * time, as a service's users' requests do. Released in 10 ms batches instead, the burst's calls
+ * started eight at a time, finished together and left connections idle in between: about 78 % of
+ * the replicas' capacity was admitted instead of about 95 %, and a call queued behind a batch
+ * waited a whole statement time for the next permit.
+ */
+const TICK_MS = 1;
 
 /** Latencies of `count` overload calls made one at a time, ascending (failed ones left out). */
 export async function unloadedLatencies(db: ResilientPool, count: number): Promise<number[]> {
