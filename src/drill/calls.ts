@@ -50,10 +50,15 @@ export function overlapping(calls: readonly CallRecord[], from: number, to: numb
   return calls.filter((c) => c.start < to && c.end > from);
 }
 
-/** Calls of `kind` running at the instant `t`. */
-export function inFlightAt(calls: readonly CallRecord[], t: number, kind: CallKind): number {
+/** Calls of `kind` running at some instant of [from, to] (at the instant `from`, when equal). */
+export function inFlightDuring(
+  calls: readonly CallRecord[],
+  from: number,
+  to: number,
+  kind: CallKind,
+): number {
   let n = 0;
-  for (const c of calls) if (c.kind === kind && c.start <= t && c.end > t) n++;
+  for (const c of calls) if (c.kind === kind && c.start <= to && c.end > from) n++;
   return n;
 }
 

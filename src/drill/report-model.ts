@@ -88,6 +88,11 @@ export interface FaultWindow {
   end: number;
   /** A promotion's end, ms since start (planned switchover and failover). */
   promotedAt?: number;
+  /**
+   * When the server the fault took down was down (its processes exited), ms since start: the
+   * old primary of a planned switchover or failover.
+   */
+  downAt?: number;
 }
 
 /** One call, in the summary: the worst one that overlapped a fault. */
@@ -182,8 +187,11 @@ export interface FaultSummary {
   /** The slowest call (failed or not) that overlapped the fault window. */
   worstCall?: CallSummary | null;
   /**
-   * Write calls in flight at the moment of the injection: an upper bound on the writes on the
-   * wire then (some may still have been waiting for a connection).
+   * Write calls in flight at the moment of the injection, or, for a fault that takes a server
+   * down (`downAt`), at some moment until it was down: a SIGKILL takes some milliseconds to end
+   * the server's processes and close their sockets, and a write sent meanwhile went to a dying
+   * server, on a connection the pool could not yet know was lost. An upper bound on the writes on
+   * the wire then (some may still have been waiting for a connection).
    */
   writesInFlightAtFault?: number;
   /** After a promotion: from its end to the first write acknowledged by the new primary, ms. */

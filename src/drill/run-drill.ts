@@ -162,9 +162,13 @@ async function play(
 ): Promise<PlayedFault> {
   await fault.prepare?.();
   let promotedAt: number | undefined;
+  let downAt: number | undefined;
   const context: FaultContext = {
     markPromoted: () => {
       promotedAt = recorder.now();
+    },
+    markDown: () => {
+      downAt = recorder.now();
     },
     say,
   };
@@ -200,6 +204,7 @@ async function play(
     start,
     end,
     ...(promotedAt === undefined ? {} : { promotedAt }),
+    ...(downAt === undefined ? {} : { downAt }),
     avoidedAt,
     recoveryFrom: fault.instant ? injectedAt : end,
     retired: fault.retired?.() ?? [],

@@ -10,7 +10,7 @@ import {
   errorsByCode,
   figuresByWindow,
   firstAckAfter,
-  inFlightAt,
+  inFlightDuring,
   overlapping,
   p99Started,
   startedIn,
@@ -100,8 +100,13 @@ describe('call attribution', () => {
     expect(startedIn(calls, 90, 101)).toHaveLength(3);
     expect(startedIn(calls, 90, 101, 'read')).toHaveLength(1);
     expect(overlapping(calls, 100, 200)).toHaveLength(3); // 90-130, 95-105, 100-120
-    expect(inFlightAt(calls, 100, 'write')).toBe(2);
-    expect(inFlightAt(calls, 50, 'write')).toBe(0); // ended exactly then
+    expect(inFlightDuring(calls, 100, 100, 'write')).toBe(2);
+    expect(inFlightDuring(calls, 50, 50, 'write')).toBe(0); // ended exactly then
+    // While a server was being killed (131-140): the write that started then counts, the one
+    // that ended before does not.
+    expect(
+      inFlightDuring([...calls, call('write', 135, 160, 'E_OUTCOME_UNKNOWN')], 131, 140, 'write'),
+    ).toBe(1);
     expect(errorsByCode(calls)).toEqual({ ECONNRESET: 1 });
     expect(p99Started(calls, 0, 1_000, 'write')).toBe(50);
   });

@@ -12,6 +12,11 @@ import type { DrillNode } from '../targets.js';
 export interface FaultContext {
   /** A promotion ended: writes can flow to the new primary from now on. */
   markPromoted(): void;
+  /**
+   * The server the fault takes down is down now (a kill or a stop returned: its processes have
+   * exited). Until then, a write that starts may still be sent to it.
+   */
+  markDown(): void;
   /** A line for the event log (`>> ...`). */
   say(line: string): void;
 }

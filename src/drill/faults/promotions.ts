@@ -75,6 +75,7 @@ function promotion(
     description,
     inject: async (context) => {
       await takeDown(cluster.primary);
+      context.markDown();
       const index = await mostAdvanced(targets, cluster.replicas);
       const promoted = await cluster.promote(index);
       context.markPromoted();
