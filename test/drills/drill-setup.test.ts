@@ -97,7 +97,7 @@ describe("the drill's queue", () => {
     expect(drillQueue()).toEqual({
       maxWaiting: 100,
       acquireTimeout: 1_000,
-      maxQueueDelayMs: 10,
+      maxQueueDelayMs: 7,
       adaptiveLimit: false,
     });
   });

@@ -95,7 +95,7 @@ describe.skipIf(process.env.DATABASE_URL !== undefined && process.env.DATABASE_U
           // Run with the drill's queue, shed by queue delay, and said so.
           expect(report.config.queue).toMatchObject({
             maxWaiting: 100,
-            maxQueueDelayMs: 10,
+            maxQueueDelayMs: 7,
             adaptiveLimit: false,
           });
           // A read burst must not take the primary's slots: no write refused for a full queue.
